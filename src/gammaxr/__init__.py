@@ -1,0 +1,49 @@
+"""gammaxr: gamma-ray astronomy analysis on pandas and xarray.
+
+Importing the package registers the ``.gp`` accessors on pandas DataFrames and
+xarray DataArrays / Datasets.
+"""
+
+from gammaxr import accessors as _accessors  # noqa: F401  (registers .gp)
+from gammaxr.axes import axis_from_edges, energy_axis, make_geom, sky_frame, sky_grid, solid_angle
+from gammaxr.data import (
+    DataStore,
+    Observation,
+    bin_events,
+    example_data_path,
+    open_datastore,
+    select_energy,
+    select_offset,
+    select_region,
+    select_time,
+)
+from gammaxr.exceptions import GammaxrError
+from gammaxr.io import read_events, read_gti, read_irf
+from gammaxr.sky import Pointing, angular_separation, region_mask
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DataStore",
+    "GammaxrError",
+    "Observation",
+    "Pointing",
+    "angular_separation",
+    "axis_from_edges",
+    "bin_events",
+    "energy_axis",
+    "example_data_path",
+    "make_geom",
+    "open_datastore",
+    "read_events",
+    "read_gti",
+    "read_irf",
+    "region_mask",
+    "select_energy",
+    "select_offset",
+    "select_region",
+    "select_time",
+    "sky_frame",
+    "sky_grid",
+    "solid_angle",
+]

@@ -1,0 +1,203 @@
+"""GADF EVENTS and GTI HDUs as pandas DataFrames."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from astropy.time import Time
+
+from gammaxr.exceptions import ColumnError, FormatError
+from gammaxr.io._fits import column, find_hdu, open_fits, snake_case
+from gammaxr.sky.pointing import Pointing
+
+__all__ = ["read_events", "read_gti", "read_pointing"]
+
+REQUIRED_EVENT_COLUMNS = ("EVENT_ID", "TIME", "RA", "DEC", "ENERGY")
+
+# Columns converted to a canonical unit on reading; others keep the file's unit.
+CANONICAL_UNITS = {
+    "ENERGY": "TeV",
+    "TIME": "s",
+    "RA": "deg",
+    "DEC": "deg",
+    "DETX": "deg",
+    "DETY": "deg",
+    "ALT": "deg",
+    "AZ": "deg",
+    "GLON": "deg",
+    "GLAT": "deg",
+    "THETA": "deg",
+}
+
+# Header keywords copied into events.attrs (snake_case), when present.
+HEADER_KEYWORDS = (
+    "OBS_ID", "TELESCOP", "INSTRUME", "OBJECT", "RA_OBJ", "DEC_OBJ", "RA_PNT", "DEC_PNT",
+    "ALT_PNT", "AZ_PNT", "OBS_MODE", "ONTIME", "LIVETIME", "DEADC", "TSTART", "TSTOP",
+    "MJDREFI", "MJDREFF", "TIMESYS", "TIMEREF", "TIMEUNIT", "GEOLON", "GEOLAT", "ALTITUDE",
+    "N_TELS", "TELLIST", "EV_CLASS", "MUONEFF",
+)  # fmt: skip
+
+
+def _where(path: Path | str, hdu: fits.BinTableHDU) -> str:
+    return f"{path}, HDU {hdu.name!r}"
+
+
+def _time_reference_mjd(header: fits.Header, where: str) -> float:
+    if "MJDREFI" in header:
+        return float(header["MJDREFI"]) + float(header.get("MJDREFF", 0.0))
+    if "MJDREF" in header:
+        return float(header["MJDREF"])
+    raise FormatError(f"{where}: no MJDREFI/MJDREFF or MJDREF keyword (time reference)")
+
+
+def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | None = "GTI"):
+    """Read a GADF event list into a DataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file holding the events.
+    hdu : str or int
+        Name or index of the EVENTS HDU.
+    gti_hdu : str or None
+        Name of the GTI HDU in the same file, copied into ``attrs["gti"]``
+        (``None`` to skip; a missing GTI HDU then falls back to one interval
+        ``[TSTART, TSTOP]``, recorded in ``attrs["gti_source"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per event. Columns in snake_case: ``event_id``, ``time`` (s
+        since the time reference, TT), ``ra``, ``dec`` (deg, ICRS), ``energy``
+        (TeV), plus every other scalar column of the file (angles in deg).
+        ``attrs`` holds ``obs_id``, the pointing (``ra_pnt``, ``dec_pnt``,
+        ``alt_pnt``, ``az_pnt``), ``livetime``, ``ontime``, ``deadc`` (s, s,
+        fraction), ``tstart``/``tstop`` (s), ``mjdref`` (d), ``timesys``,
+        ``time_start``/``time_stop`` (ISO UTC strings), ``gti`` (list of
+        ``(start, stop)`` pairs in s) and ``units`` (column -> unit).
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        table = find_hdu(hdul, hdu, path=path)
+        where = _where(path, table)
+        if not isinstance(table, fits.BinTableHDU):
+            raise FormatError(f"{where}: expected a binary table of events")
+        header = table.header
+        names = [name.upper() for name in table.columns.names]
+        missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in names]
+        if missing:
+            raise ColumnError(f"{where}: missing event columns {missing}; it has {names}")
+        data: dict[str, np.ndarray] = {}
+        units: dict[str, str] = {}
+        for name, col in zip(names, table.columns, strict=True):
+            if col.dim is not None or (col.format.repeat > 1 and col.format.format != "A"):
+                continue  # vector columns (e.g. per-telescope arrays) are not tabular
+            key = snake_case(name)
+            target = CANONICAL_UNITS.get(name)
+            data[key] = column(table, name, where=where, unit=target)
+            unit = target if target is not None else (col.unit or "")
+            if unit:
+                units[key] = unit
+        attrs = _event_attrs(header, where)
+        gti = None
+        if gti_hdu is not None:
+            try:
+                gti_table = find_hdu(hdul, gti_hdu, path=path)
+            except LookupError:
+                gti_table = None
+            if gti_table is not None:
+                gti = _gti_frame(gti_table, _where(path, gti_table))
+    events = pd.DataFrame(data)
+    attrs["units"] = units
+    if gti is not None:
+        attrs["gti"] = [tuple(row) for row in gti[["start", "stop"]].to_numpy().tolist()]
+        attrs["gti_source"] = "GTI HDU"
+    else:
+        attrs["gti"] = [(attrs["tstart"], attrs["tstop"])]
+        attrs["gti_source"] = "TSTART/TSTOP"
+    events.attrs.update(attrs)
+    return events
+
+
+def _event_attrs(header: fits.Header, where: str) -> dict:
+    attrs: dict = {}
+    for key in HEADER_KEYWORDS:
+        if key in header:
+            value = header[key]
+            attrs[snake_case(key)] = value.strip() if isinstance(value, str) else value
+    for key in ("OBS_ID", "TSTART", "TSTOP", "RA_PNT", "DEC_PNT", "LIVETIME"):
+        if key not in header:
+            raise FormatError(f"{where}: missing header keyword {key!r}")
+    attrs["obs_id"] = int(header["OBS_ID"])
+    if "ONTIME" not in attrs:
+        attrs["ontime"] = float(header["TSTOP"]) - float(header["TSTART"])
+    if "DEADC" not in attrs:
+        attrs["deadc"] = float(header["LIVETIME"]) / attrs["ontime"]
+    mjdref = _time_reference_mjd(header, where)
+    attrs["mjdref"] = mjdref
+    timesys = str(header.get("TIMESYS", "TT")).strip().lower()
+    attrs["timesys"] = timesys
+    for key, met in (("time_start", header["TSTART"]), ("time_stop", header["TSTOP"])):
+        time = Time(mjdref, float(met) / 86400.0, format="mjd", scale=timesys)
+        attrs[key] = time.utc.isot
+    return attrs
+
+
+def _gti_frame(table: fits.BinTableHDU, where: str) -> pd.DataFrame:
+    start = column(table, "START", where=where, unit="s")
+    stop = column(table, "STOP", where=where, unit="s")
+    if np.any(stop < start):
+        raise FormatError(f"{where}: GTI with STOP before START")
+    frame = pd.DataFrame({"start": start.astype(float), "stop": stop.astype(float)})
+    header = table.header
+    frame.attrs["mjdref"] = _time_reference_mjd(header, where)
+    frame.attrs["timesys"] = str(header.get("TIMESYS", "TT")).strip().lower()
+    frame.attrs["units"] = {"start": "s", "stop": "s"}
+    return frame
+
+
+def read_gti(path: str | Path, hdu: str | int = "GTI") -> pd.DataFrame:
+    """Read a GADF GTI table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``start`` and ``stop`` (s since the time reference); ``attrs``
+        holds ``mjdref`` (d) and ``timesys``.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        table = find_hdu(hdul, hdu, path=path)
+        return _gti_frame(table, _where(path, table))
+
+
+def read_pointing(path: str | Path, hdu: str | int = "EVENTS") -> Pointing:
+    """Read the pointing of an observation from the header of its EVENTS HDU.
+
+    Returns
+    -------
+    Pointing
+        RADEC from ``RA_PNT``/``DEC_PNT``; ALTAZ from ``ALT_PNT``/``AZ_PNT`` when present.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        table = find_hdu(hdul, hdu, path=path)
+        return pointing_from_header(table.header, _where(path, table))
+
+
+def pointing_from_header(header: fits.Header, where: str) -> Pointing:
+    """Build a :class:`Pointing` from GADF header keywords."""
+    for key in ("RA_PNT", "DEC_PNT"):
+        if key not in header:
+            raise FormatError(f"{where}: missing pointing keyword {key!r}")
+    return Pointing(
+        ra=float(header["RA_PNT"]),
+        dec=float(header["DEC_PNT"]),
+        alt=float(header.get("ALT_PNT", math.nan)),
+        az=float(header.get("AZ_PNT", math.nan)),
+        mode=str(header.get("OBS_MODE", "")).strip(),
+    )

@@ -1,0 +1,314 @@
+"""GADF IRF HDUs as xarray objects with the standard dims.
+
+Every GADF IRF is a one-row binary table: for each axis a pair of vector
+columns ``X_LO``/``X_HI`` and one or more data cells whose FITS axes follow the
+order of those pairs (the first pair is the fastest-varying FITS axis, the last
+numpy axis). The reader maps that layout, whatever the axis order in the file,
+onto the canonical dims and units:
+
+============ ======================================== =====================
+class        dims                                     units
+============ ======================================== =====================
+aeff_2d      (energy_true, offset)                    m2
+edisp_2d     (energy_true, migra, offset)             (dP/dmigra)
+psf_table    (energy_true, offset, rad)               sr-1
+psf_3gauss   Dataset (energy_true, offset)            deg / sr-1 / 1
+psf_king     Dataset (energy_true, offset)            deg / 1
+bkg_3d       (energy, fov_lat, fov_lon)               MeV-1 s-1 sr-1
+bkg_2d       (energy, offset)                         MeV-1 s-1 sr-1
+rad_max_2d   (energy, offset)                         deg
+============ ======================================== =====================
+
+Axes whose ``_LO`` and ``_HI`` columns are equal are node axes (no edge
+coordinates); all others are binned (centres plus ``_lo``/``_hi``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from astropy.io import fits
+
+from gammaxr.axes import axis_from_edges
+from gammaxr.conventions import (
+    ENERGY,
+    ENERGY_TRUE,
+    FOV_LAT,
+    FOV_LON,
+    MIGRA,
+    OFFSET,
+    RAD,
+)
+from gammaxr.exceptions import ColumnError, FormatError, HDUClassError, IRFShapeError
+from gammaxr.io._fits import column, find_hdu, has_column, open_fits
+
+__all__ = ["IRF_CLASSES", "IRFSpec", "hdu_class_from_header", "read_irf"]
+
+
+@dataclass(frozen=True)
+class IRFSpec:
+    """How one GADF IRF class maps onto xarray.
+
+    Attributes
+    ----------
+    name : str
+        Variable name of the result (``aeff``, ``edisp``, ...).
+    dims : tuple of str
+        Canonical dim order of the result.
+    columns : dict
+        Data column name -> canonical unit; alternatives separated by ``|``
+        (first found is used).
+    energy_dim : str
+        Dim of the ``ENERG`` axis: true or reconstructed energy.
+    """
+
+    name: str
+    dims: tuple[str, ...]
+    columns: dict[str, str]
+    energy_dim: str
+
+
+IRF_CLASSES: dict[str, IRFSpec] = {
+    "aeff_2d": IRFSpec("aeff", (ENERGY_TRUE, OFFSET), {"EFFAREA": "m2"}, ENERGY_TRUE),
+    "edisp_2d": IRFSpec("edisp", (ENERGY_TRUE, MIGRA, OFFSET), {"MATRIX": ""}, ENERGY_TRUE),
+    "psf_table": IRFSpec("psf", (ENERGY_TRUE, OFFSET, RAD), {"RPSF": "sr-1"}, ENERGY_TRUE),
+    "psf_3gauss": IRFSpec(
+        "psf",
+        (ENERGY_TRUE, OFFSET),
+        {
+            "SCALE": "",
+            "SIGMA_1": "deg",
+            "AMPL_2": "",
+            "SIGMA_2": "deg",
+            "AMPL_3": "",
+            "SIGMA_3": "deg",
+        },
+        ENERGY_TRUE,
+    ),
+    "psf_king": IRFSpec("psf", (ENERGY_TRUE, OFFSET), {"GAMMA": "", "SIGMA": "deg"}, ENERGY_TRUE),
+    "bkg_3d": IRFSpec(
+        "bkg", (ENERGY, FOV_LAT, FOV_LON), {"BKG|BGD": "MeV-1 s-1 sr-1"}, ENERGY
+    ),
+    "bkg_2d": IRFSpec("bkg", (ENERGY, OFFSET), {"BKG|BGD": "MeV-1 s-1 sr-1"}, ENERGY),
+    "rad_max_2d": IRFSpec("rad_max", (ENERGY, OFFSET), {"RAD_MAX": "deg"}, ENERGY),
+}
+
+# GADF axis column prefixes -> dim (ENERG depends on the IRF class).
+_AXIS_PREFIXES = {
+    "ENERG": None,
+    "ETRUE": ENERGY_TRUE,
+    "THETA": OFFSET,
+    "MIGRA": MIGRA,
+    "RAD": RAD,
+    "DETX": FOV_LON,
+    "DETY": FOV_LAT,
+}
+_AXIS_UNITS = {
+    ENERGY: "TeV",
+    ENERGY_TRUE: "TeV",
+    OFFSET: "deg",
+    RAD: "deg",
+    FOV_LON: "deg",
+    FOV_LAT: "deg",
+    MIGRA: "",
+}
+
+# (HDUCLAS2, HDUCLAS4) spellings seen in GADF files, including the CTA 1DC ones.
+_HEADER_CLASSES = {
+    ("EFF_AREA", "AEFF_2D"): "aeff_2d",
+    ("EFF_AREA", "2D"): "aeff_2d",
+    ("EDISP", "EDISP_2D"): "edisp_2d",
+    ("EDISP", "2D"): "edisp_2d",
+    ("RPSF", "PSF_TABLE"): "psf_table",
+    ("PSF", "PSF_TABLE"): "psf_table",
+    ("RPSF", "PSF_3GAUSS"): "psf_3gauss",
+    ("PSF", "PSF_3GAUSS"): "psf_3gauss",
+    ("RPSF", "3GAUSS"): "psf_3gauss",
+    ("RPSF", "PSF_KING"): "psf_king",
+    ("PSF", "PSF_KING"): "psf_king",
+    ("RPSF", "KING"): "psf_king",
+    ("BKG", "BKG_3D"): "bkg_3d",
+    ("BKG", "3D"): "bkg_3d",
+    ("BKG", "BKG_2D"): "bkg_2d",
+    ("BKG", "2D"): "bkg_2d",
+    ("RAD_MAX", "RAD_MAX_2D"): "rad_max_2d",
+    ("RAD_MAX", "RAD_MAX"): "rad_max_2d",
+}
+
+
+def hdu_class_from_header(header: fits.Header, *, where: str) -> str:
+    """The IRF class (``aeff_2d``, ...) of an HDU from its ``HDUCLAS2``/``HDUCLAS4`` keywords."""
+    clas2 = str(header.get("HDUCLAS2", "")).strip().upper()
+    clas4 = str(header.get("HDUCLAS4", "")).strip().upper()
+    try:
+        return _HEADER_CLASSES[(clas2, clas4)]
+    except KeyError:
+        raise HDUClassError(
+            f"{where}: unknown IRF class HDUCLAS2={clas2!r}, HDUCLAS4={clas4!r}; "
+            f"gammaxr reads {sorted(IRF_CLASSES)}"
+        ) from None
+
+
+def read_irf(
+    path: str | Path, hdu: str | int, *, hdu_class: str | None = None
+) -> xr.DataArray | xr.Dataset:
+    """Read one GADF IRF HDU.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file.
+    hdu : str or int
+        HDU name or index.
+    hdu_class : str, optional
+        IRF class as given by an HDU index (``aeff_2d``, ``edisp_2d``,
+        ``psf_table``, ``psf_3gauss``, ``psf_king``, ``bkg_2d``, ``bkg_3d``,
+        ``rad_max_2d``). Read from the header when not given.
+
+    Returns
+    -------
+    xarray.DataArray or xarray.Dataset
+        The IRF on its canonical dims and units (see the module docstring); a
+        Dataset of parameters for parametric PSFs. ``attrs`` holds
+        ``hdu_class``, ``irf_type`` (``full-enclosure`` / ``point-like``),
+        ``fovalign`` (background 3D), ``lo_thres``/``hi_thres`` (TeV, when
+        given) and ``source`` (file and HDU).
+
+    Raises
+    ------
+    HDUClassError
+        Unknown IRF class.
+    ColumnError
+        Missing axis or data column.
+    IRFShapeError
+        Data shape inconsistent with the axes.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        table = find_hdu(hdul, hdu, path=path)
+        where = f"{path}, HDU {table.name!r}"
+        if hdu_class is None:
+            hdu_class = hdu_class_from_header(table.header, where=where)
+        hdu_class = hdu_class.strip().lower()
+        if hdu_class not in IRF_CLASSES:
+            raise HDUClassError(
+                f"{where}: unknown IRF class {hdu_class!r}; gammaxr reads {sorted(IRF_CLASSES)}"
+            )
+        if not isinstance(table, fits.BinTableHDU):
+            raise FormatError(f"{where}: expected a binary table, got {type(table).__name__}")
+        return _read_table(table, IRF_CLASSES[hdu_class], hdu_class, where)
+
+
+def _axis_columns(table: fits.BinTableHDU, spec: IRFSpec, where: str) -> list[tuple[str, str]]:
+    """(prefix, dim) of the axis column pairs, in column (= FITS axis) order."""
+    names = [name.upper() for name in table.columns.names]
+    axes = []
+    for name in names:
+        if not name.endswith("_LO"):
+            continue
+        prefix = name[:-3]
+        if f"{prefix}_HI" not in names:
+            raise ColumnError(f"{where}: column {name!r} has no partner {prefix + '_HI'!r}")
+        if prefix not in _AXIS_PREFIXES:
+            raise FormatError(f"{where}: unknown IRF axis columns {prefix}_LO/{prefix}_HI")
+        dim = _AXIS_PREFIXES[prefix] or spec.energy_dim
+        axes.append((prefix, dim))
+    found = {dim for _, dim in axes}
+    if found != set(spec.dims) or len(axes) != len(spec.dims):
+        expected = [_column_pair(dim, spec) for dim in spec.dims]
+        present = [f"{prefix}_LO/{prefix}_HI" for prefix, _ in axes]
+        raise ColumnError(f"{where}: expected axis columns {expected}, found {present}")
+    return axes
+
+
+def _column_pair(dim: str, spec: IRFSpec) -> str:
+    for prefix, mapped in _AXIS_PREFIXES.items():
+        if (mapped or spec.energy_dim) == dim:
+            return f"{prefix}_LO/{prefix}_HI"
+    return dim
+
+
+def _read_axis(table, prefix: str, dim: str, where: str) -> xr.DataArray:
+    unit = _AXIS_UNITS[dim]
+    lo = column(table, f"{prefix}_LO", where=where, unit=unit, row=0).astype(float).ravel()
+    hi = column(table, f"{prefix}_HI", where=where, unit=unit, row=0).astype(float).ravel()
+    if lo.shape != hi.shape:
+        raise IRFShapeError(
+            f"{where}: {prefix}_LO has {lo.size} values but {prefix}_HI has {hi.size}"
+        )
+    interp = "log" if dim in (ENERGY, ENERGY_TRUE) else "lin"
+    if np.array_equal(lo, hi):
+        if lo.size > 1 and not np.all(np.diff(lo) > 0):
+            raise FormatError(f"{where}: {prefix} nodes are not strictly increasing")
+        attrs = {"units": unit, "interp": interp}
+        return xr.DataArray(lo, dims=dim, coords={dim: (dim, lo, attrs)}, name=dim, attrs=attrs)
+    if np.any(hi <= lo) or np.any(np.diff(lo) <= 0):
+        raise FormatError(f"{where}: {prefix}_LO/{prefix}_HI are not increasing bins")
+    axis = axis_from_edges(np.append(lo, hi[-1]), name=dim, units=unit, interp=interp)
+    # Keep the file's edges exactly, gaps included.
+    return axis.assign_coords({f"{dim}_lo": (dim, lo, {"units": unit}),
+                               f"{dim}_hi": (dim, hi, {"units": unit})})  # fmt: skip
+
+
+def _read_cell(table, names: str, unit: str, axes, where: str) -> tuple[str, np.ndarray]:
+    for name in names.split("|"):
+        if has_column(table, name):
+            break
+    else:
+        raise ColumnError(
+            f"{where}: missing data column {names.replace('|', ' or ')!r}; "
+            f"the HDU has {table.columns.names}"
+        )
+    values = column(table, name, where=where, unit=unit, row=0)
+    expected = tuple(axis.size for axis in reversed(axes))
+    if values.shape != expected:
+        if values.size == int(np.prod(expected)) and values.ndim == 1:
+            values = values.reshape(expected)
+        else:
+            sizes = ", ".join(f"{axis.name}={axis.size}" for axis in axes)
+            raise IRFShapeError(
+                f"{where}: column {name!r} has shape {values.shape} (numpy order), but "
+                f"its axes ({sizes}, in FITS order) need {expected}"
+            )
+    return name, values
+
+
+def _read_table(table: fits.BinTableHDU, spec: IRFSpec, hdu_class: str, where: str):
+    axis_columns = _axis_columns(table, spec, where)
+    axes = [_read_axis(table, prefix, dim, where) for prefix, dim in axis_columns]
+    numpy_dims = tuple(axis.name for axis in reversed(axes))
+    coords: dict[str, xr.DataArray] = {}
+    for axis in axes:
+        coords.update(axis.coords)
+    header = table.header
+    attrs = {
+        "hdu_class": hdu_class,
+        "irf_type": str(header.get("HDUCLAS3", "FULL-ENCLOSURE")).strip().lower(),
+        "source": where,
+    }
+    for key in ("LO_THRES", "HI_THRES"):
+        if key in header:
+            attrs[key.lower()] = float(header[key])
+    if hdu_class == "bkg_3d":
+        fovalign = str(header.get("FOVALIGN", "RADEC")).strip().upper()
+        if fovalign not in ("RADEC", "ALTAZ"):
+            raise FormatError(f"{where}: FOVALIGN must be RADEC or ALTAZ, got {fovalign!r}")
+        attrs["fovalign"] = fovalign
+    if "RAD_MAX" in header:
+        attrs["rad_max"] = float(header["RAD_MAX"])
+    variables = {}
+    for names, unit in spec.columns.items():
+        name, values = _read_cell(table, names, unit, axes, where)
+        key = name.lower() if len(spec.columns) > 1 else spec.name
+        variables[key] = xr.DataArray(
+            values, dims=numpy_dims, coords=coords, attrs={"units": unit}
+        ).transpose(*spec.dims)
+    if len(variables) == 1:
+        (data,) = variables.values()
+        data.name = spec.name
+        data.attrs.update(attrs)
+        return data
+    return xr.Dataset(variables, attrs={**attrs, "name": spec.name})
