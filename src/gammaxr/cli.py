@@ -1,0 +1,105 @@
+"""The ``gammaxr`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from gammaxr.data.store import DataStore, example_data_path, open_datastore
+from gammaxr.exceptions import GammaxrError
+
+__all__ = ["app", "main", "observation_summary"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="gammaxr: gamma-ray astronomy analysis on pandas and xarray.",
+)
+
+OBS_COLUMNS = [
+    "obs_id", "object", "ra_pnt", "dec_pnt", "zen_pnt", "livetime", "event_count",
+]  # fmt: skip
+
+
+def observation_summary(store: DataStore) -> pd.DataFrame:
+    """One row per observation: events, live time, pointing and the IRFs present.
+
+    Reads each observation's events and IRF headers (the IRF data too, to
+    check that they load).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``obs_id``, ``n_events``, ``livetime`` (s), ``ra_pnt``,
+        ``dec_pnt``, ``alt_pnt``, ``az_pnt`` (deg), ``gti`` (number of
+        intervals) and ``irfs`` (IRF classes, comma separated).
+    """
+    rows = []
+    for obs in store.observations():
+        events = obs.events
+        pointing = obs.pointing
+        irfs = [irf.attrs["hdu_class"] for irf in obs.irfs.values()]
+        rows.append(
+            {
+                "obs_id": obs.obs_id,
+                "n_events": len(events),
+                "livetime": round(obs.livetime, 1),
+                "ra_pnt": round(pointing.ra, 3),
+                "dec_pnt": round(pointing.dec, 3),
+                "alt_pnt": round(pointing.alt, 2),
+                "az_pnt": round(pointing.az, 2),
+                "gti": len(events.attrs["gti"]),
+                "irfs": ",".join(irfs),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@app.command()
+def info(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Data store folder (obs-index + hdu-index); default: shipped data."),
+    ] = None,
+) -> None:
+    """Print the observation table and a per-run summary of a GADF data store."""
+    try:
+        store = open_datastore(path)
+    except GammaxrError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    where = path if path is not None else example_data_path()
+    typer.echo(f"Data store: {where}  ({len(store.obs_table)} observations)")
+    if path is None:
+        typer.echo(
+            "This work made use of data from the H.E.S.S. DL3 public test data release 1 "
+            "(HESS DL3 DR1, H.E.S.S. collaboration, 2018)."
+        )
+    columns = [c for c in OBS_COLUMNS if c in store.obs_table]
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        typer.echo("\nObservation table:")
+        typer.echo(store.obs_table[columns].to_string(index=False))
+        try:
+            summary = observation_summary(store)
+        except GammaxrError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=1) from err
+        typer.echo("\nPer-run summary:")
+        typer.echo(summary.to_string(index=False))
+    typer.echo(
+        f"\nTotal: {summary['n_events'].sum()} events, "
+        f"{summary['livetime'].sum() / 3600:.2f} h live time"
+    )
+
+
+@app.callback()
+def _root() -> None:
+    """Gamma-ray astronomy analysis on pandas and xarray."""
+
+
+def main() -> None:
+    """Entry point of the ``gammaxr`` command."""
+    app()
