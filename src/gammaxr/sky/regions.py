@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from astropy.coordinates import SkyCoord
-from astropy.coordinates import UnitSphericalRepresentation
+from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
 from astropy.wcs import WCS
 from regions import (
     CircleAnnulusSkyRegion,
@@ -15,6 +14,7 @@ from regions import (
     SkyRegion,
 )
 
+from gammaxr.axes import sky_frame
 from gammaxr.conventions import LAT, LON
 from gammaxr.exceptions import GeometryError
 from gammaxr.sky.separation import angular_separation
@@ -87,7 +87,9 @@ def _region_centre(region: SkyRegion) -> SkyCoord:
     raise GeometryError(f"cannot find the centre of region {region!r}")
 
 
-def region_mask(region: SkyRegion | Regions | str, geom: xr.DataArray | xr.Dataset) -> xr.DataArray:
+def region_mask(
+    region: SkyRegion | Regions | str, geom: xr.DataArray | xr.Dataset
+) -> xr.DataArray:
     """Boolean ``(lat, lon)`` mask of the pixels whose centre lies in a region.
 
     Parameters
@@ -97,8 +99,6 @@ def region_mask(region: SkyRegion | Regions | str, geom: xr.DataArray | xr.Datas
     geom : xarray.DataArray or Dataset
         Anything with ``lon``/``lat`` coordinates and a frame (see :func:`gammaxr.sky_grid`).
     """
-    from gammaxr.axes import sky_frame
-
     frame = sky_frame(geom)
     regions = _as_region_list(region)
     lon2d, lat2d = np.meshgrid(geom[LON].values, geom[LAT].values)
