@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from astropy.coordinates import SkyCoord
-from regions import Regions, SkyRegion
+from astropy.time import Time
+from regions import CompoundSkyRegion, Regions, SkyRegion
 
 from gammaxr.axes import sky_frame
 from gammaxr.conventions import ENERGY, LAT, LON, edges
 from gammaxr.exceptions import ColumnError, DimensionError, GeometryError
-from gammaxr.sky.regions import contains, region_to_string
+from gammaxr.sky.regions import _as_region_list, contains, region_to_string
 from gammaxr.sky.separation import angular_separation
 
 __all__ = [
@@ -78,30 +79,53 @@ def select_offset(events: pd.DataFrame, offset_min: float, offset_max: float) ->
 
 
 def select_region(events: pd.DataFrame, region: SkyRegion | Regions | str) -> pd.DataFrame:
-    """Events inside a sky region (a region, a union of regions or a DS9 string)."""
-    from gammaxr.sky.regions import _as_region_list
+    """Events inside a sky region (a region, a union of regions or a DS9 string).
 
-    regions = _as_region_list(region)
-    frame = "galactic" if all(_region_frame(r) == "galactic" for r in regions) else "icrs"
-    lon, lat = event_sky_coords(events, frame)
+    Each shape is tested in its own frame (``galactic`` for galactic regions,
+    ``icrs`` otherwise), so a rectangle or ellipse keeps its orientation
+    whatever the frame of the other parts of a compound region.
+    """
+    positions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def position(frame: str) -> tuple[np.ndarray, np.ndarray]:
+        if frame not in positions:
+            positions[frame] = event_sky_coords(events, frame)
+        return positions[frame]
+
     inside = np.zeros(len(events), dtype=bool)
-    for item in regions:
-        inside |= contains(item, lon, lat, frame)
+    for item in _as_region_list(region):
+        inside |= _contains(item, position)
     return events[inside]
 
 
+def _contains(region: SkyRegion, position) -> np.ndarray:
+    """Whether each event is in ``region``; ``position(frame)`` gives event lon/lat."""
+    if isinstance(region, CompoundSkyRegion):
+        first = _contains(region.region1, position)
+        second = _contains(region.region2, position)
+        return np.asarray(region.operator(first, second), dtype=bool)
+    frame = _region_frame(region)
+    lon, lat = position(frame)
+    return contains(region, lon, lat, frame)
+
+
 def _region_frame(region: SkyRegion) -> str:
-    centre = getattr(region, "center", None)
-    if centre is None:
+    """``galactic`` for a region defined in galactic coordinates, else ``icrs``."""
+    coord = getattr(region, "center", None)
+    if coord is None:
+        coord = getattr(region, "vertices", None)
+    if coord is None:
         return "icrs"
-    return "galactic" if centre.frame.name == "galactic" else "icrs"
+    return "galactic" if coord.frame.name == "galactic" else "icrs"
 
 
 def select_time(events: pd.DataFrame, t_start: float, t_stop: float) -> pd.DataFrame:
     """Events with ``t_start <= time < t_stop`` (s since the time reference).
 
     ``attrs["gti"]`` is clipped to the interval; ``livetime`` and ``ontime``
-    are recomputed from the clipped GTI (live time scaled by ``deadc``).
+    are recomputed from the clipped GTI (live time scaled by ``deadc``), and
+    ``tstart`` / ``tstop`` (with their ISO forms ``time_start`` / ``time_stop``)
+    follow the clipped GTI.
     """
     _require_columns(events, ("time",), "select_time")
     if not t_start < t_stop:
@@ -121,9 +145,33 @@ def select_time(events: pd.DataFrame, t_start: float, t_stop: float) -> pd.DataF
             attrs["livetime"] = ontime * float(attrs["deadc"])
         attrs["tstart"] = float(start[keep].min()) if keep.any() else float(t_start)
         attrs["tstop"] = float(stop[keep].max()) if keep.any() else float(t_start)
+        _update_iso_times(attrs)
     selected = selected.copy()
     selected.attrs = attrs
     return selected
+
+
+def _update_iso_times(attrs: dict) -> None:
+    """Recompute ``time_start`` / ``time_stop`` (ISO UTC) from ``tstart`` / ``tstop``."""
+    if "mjdref" not in attrs:
+        attrs.pop("time_start", None)
+        attrs.pop("time_stop", None)
+        return
+    scale = str(attrs.get("timesys", "tt")).lower()
+    for key, met in (("time_start", attrs["tstart"]), ("time_stop", attrs["tstop"])):
+        time = Time(float(attrs["mjdref"]), float(met) / 86400.0, format="mjd", scale=scale)
+        attrs[key] = time.utc.isot
+
+
+def _wrap_longitude(lon: np.ndarray, centre: float) -> np.ndarray:
+    """Longitudes moved by whole turns onto the branch ``[centre - 180, centre + 180)``.
+
+    Values already on that branch are returned unchanged, bit for bit, so an
+    event exactly on a bin edge stays on it (``(lon - c) % 360 + c`` would
+    round about half of them by one ulp).
+    """
+    turns = np.floor((lon - centre + 180.0) / 360.0)
+    return np.where(turns == 0, lon, lon - 360.0 * turns)
 
 
 def _bin_index(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
@@ -165,9 +213,7 @@ def bin_events(
         raise DimensionError("bin_events: the geometry has no 'energy' dim")
     energy_edges = edges(geom, ENERGY)
     attrs = {"units": "", "obs_id": events.attrs.get("obs_id", -1)}
-    energy_coords = {
-        name: coord for name, coord in geom.coords.items() if coord.dims == (ENERGY,)
-    }
+    energy_coords = {name: coord for name, coord in geom.coords.items() if coord.dims == (ENERGY,)}
     if region is not None or LON not in geom.dims:
         if region is None:
             raise DimensionError(
@@ -186,9 +232,7 @@ def bin_events(
     frame = sky_frame(geom)
     lon_edges, lat_edges = edges(geom, LON), edges(geom, LAT)
     lon, lat = event_sky_coords(events, frame)
-    # Put event longitudes on the grid's continuous branch around its centre.
-    centre = 0.5 * (lon_edges[0] + lon_edges[-1])
-    lon = (lon - centre + 180.0) % 360.0 - 180.0 + centre
+    lon = _wrap_longitude(lon, 0.5 * (lon_edges[0] + lon_edges[-1]))
     i_energy = _bin_index(events["energy"].to_numpy(dtype=float), energy_edges)
     i_lat = _bin_index(lat, lat_edges)
     i_lon = _bin_index(lon, lon_edges)
@@ -197,9 +241,9 @@ def bin_events(
     flat = np.ravel_multi_index((i_energy[valid], i_lat[valid], i_lon[valid]), shape)
     counts = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
     coords = dict(energy_coords)
-    for name, coord in geom.coords.items():
-        if coord.dims in ((LAT,), (LON,)):
-            coords[name] = coord
+    coords.update(
+        {name: coord for name, coord in geom.coords.items() if coord.dims in ((LAT,), (LON,))}
+    )
     attrs["frame"] = frame
     return xr.DataArray(
         counts.astype(np.int64), dims=(ENERGY, LAT, LON), coords=coords, name="counts",

@@ -126,7 +126,10 @@ class Observation:
 
     @cached_property
     def bkg(self) -> xr.DataArray:
-        """Background rate ``(energy, fov_lat, fov_lon)`` or ``(energy, offset)``, MeV-1 s-1 sr-1."""
+        """Background rate ``(energy, fov_lat, fov_lon)`` or ``(energy, offset)``.
+
+        In MeV-1 s-1 sr-1.
+        """
         return self.irf("bkg")
 
     @cached_property

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
@@ -80,30 +81,66 @@ class DataStore:
         """The observation ids of the (selected) store, in table order."""
         return [int(i) for i in self.obs_table["obs_id"]]
 
-    def select(self, selection: pd.DataFrame | pd.Series | Iterable[int]) -> DataStore:
-        """A store restricted to some observations.
+    def select(
+        self, selection: pd.DataFrame | pd.Series | np.ndarray | Iterable[int]
+    ) -> DataStore:
+        """Restrict the store to some observations.
 
         Parameters
         ----------
-        selection : DataFrame, boolean Series or iterable of int
+        selection : DataFrame, boolean Series or array, or iterable of int
             Rows of :attr:`obs_table` (e.g. ``store.obs_table.query(...)``), a
-            boolean mask aligned with it, or observation ids.
+            boolean mask aligned with it (a Series on its index, or an array of
+            its length), or observation ids. The result keeps table order.
+
+        Raises
+        ------
+        GammaxrError
+            If an id is not in the observation index, or a mask does not
+            match the table.
         """
         table = self.obs_table
         if isinstance(selection, pd.DataFrame):
+            if "obs_id" not in selection:
+                raise GammaxrError("select: the DataFrame has no 'obs_id' column")
             ids = selection["obs_id"].to_numpy()
         elif isinstance(selection, pd.Series) and selection.dtype == bool:
+            foreign = selection.index.difference(table.index)
+            if len(foreign):
+                raise GammaxrError(
+                    "select: the boolean mask has index labels that are not in obs_table "
+                    f"({list(foreign[:5])}); build it from store.obs_table"
+                )
             ids = table.loc[selection.reindex(table.index, fill_value=False), "obs_id"].to_numpy()
         else:
-            ids = np.asarray(list(selection), dtype=np.int64)
-            unknown = sorted(set(ids.tolist()) - set(table["obs_id"].tolist()))
-            if unknown:
-                raise GammaxrError(f"observation ids not in the observation index: {unknown}")
+            values = np.asarray(
+                selection if isinstance(selection, np.ndarray | pd.Series) else list(selection)
+            )
+            if values.dtype == bool:
+                if values.shape != (len(table),):
+                    raise GammaxrError(
+                        f"select: a boolean mask needs {len(table)} values (one per row of "
+                        f"obs_table), got shape {values.shape}"
+                    )
+                values = table["obs_id"].to_numpy()[values]
+            ids = values.astype(np.int64)
+        unknown = sorted(set(ids.tolist()) - set(table["obs_id"].tolist()))
+        if unknown:
+            raise GammaxrError(f"observation ids not in the observation index: {unknown}")
         keep = table["obs_id"].isin(ids)
         return DataStore(table[keep], self.hdu_table[self.hdu_table["obs_id"].isin(ids)])
 
-    def select_cone(self, center: SkyCoord, radius: float) -> DataStore:
-        """Observations whose pointing lies within ``radius`` (deg) of ``center``."""
+    def select_cone(self, center: SkyCoord, radius: float | u.Quantity) -> DataStore:
+        """Observations whose pointing lies within ``radius`` of ``center``.
+
+        Parameters
+        ----------
+        center : SkyCoord
+            Cone centre, in any frame.
+        radius : float or Quantity
+            Cone radius (deg when a plain number); the boundary is included.
+        """
+        radius_deg = u.Quantity(radius, u.deg).to_value(u.deg)
         icrs = center.icrs
         distance = angular_separation(
             icrs.ra.deg,
@@ -111,7 +148,7 @@ class DataStore:
             self.obs_table["ra_pnt"].to_numpy(),
             self.obs_table["dec_pnt"].to_numpy(),
         )
-        return self.select(self.obs_table[distance <= radius])
+        return self.select(self.obs_table[distance <= radius_deg])
 
     def observation(self, obs_id: int) -> Observation:
         """One observation (nothing is read until its products are accessed)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,25 +13,54 @@ import numpy as np
 from astropy.io import fits
 
 from gammaxr.conventions import parse_unit
-from gammaxr.exceptions import ColumnError, DataFileError, FormatError, MissingHDUError
+from gammaxr.exceptions import (
+    ColumnError,
+    DataFileError,
+    FormatError,
+    MissingHDUError,
+    UnitError,
+)
 
 __all__ = ["column", "column_unit", "find_hdu", "has_column", "open_fits", "snake_case"]
 
 
 @contextmanager
 def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
-    """Open a FITS file (memory-mapped where possible), raising :class:`DataFileError`."""
+    """Open a FITS file (memory-mapped where possible), raising :class:`DataFileError`.
+
+    Every header is read on opening, so a file that is not FITS, a corrupt
+    gzip stream and a file shorter than its headers announce are reported
+    here, naming the file, rather than as a bare error when data are read.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
     try:
-        hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
-    except OSError as err:
+        hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+    except (OSError, EOFError, zlib.error) as err:
         raise DataFileError(f"{path}: not a readable FITS file ({err})") from err
     try:
+        _check_complete(hdul, path)
         yield hdul
     finally:
         hdul.close()
+
+
+def _check_complete(hdul: fits.HDUList, path: Path) -> None:
+    """Raise :class:`DataFileError` if an uncompressed file is shorter than its HDUs need."""
+    if path.suffix.lower() in (".gz", ".bz2", ".z", ".zip"):
+        return  # a truncated compressed stream fails on opening or loses its last HDUs
+    size = path.stat().st_size
+    for index in range(len(hdul)):
+        info = hdul.fileinfo(index)
+        if info is None:
+            continue
+        end = int(info["datLoc"]) + int(info["datSpan"])
+        if end > size:
+            raise DataFileError(
+                f"{path}: truncated FITS file: HDU {index} ({hdul[index].name!r}) needs "
+                f"{end} bytes but the file has {size}"
+            )
 
 
 def find_hdu(hdul: fits.HDUList, name: str | int, *, path: str | Path) -> fits.BinTableHDU:
@@ -62,10 +92,19 @@ def _column_index(hdu: fits.BinTableHDU, name: str, where: str) -> int:
         ) from None
 
 
-def column_unit(hdu: fits.BinTableHDU, name: str, *, where: str) -> u.UnitBase:
-    """The unit of a column from its TUNIT keyword (dimensionless if absent)."""
+def column_unit(
+    hdu: fits.BinTableHDU, name: str, *, where: str, default: str | None = None
+) -> u.UnitBase:
+    """The unit of a column from its TUNIT keyword.
+
+    A column without TUNIT is dimensionless, or in ``default`` when given
+    (e.g. the ``TIMEUNIT`` of a GTI table whose ``START`` has no unit).
+    """
     index = _column_index(hdu, name, where)
-    return parse_unit(hdu.columns[index].unit, where=f"{where}, column {name!r}")
+    text = hdu.columns[index].unit
+    if default is not None and not (text and str(text).strip()):
+        text = default
+    return parse_unit(text, where=f"{where}, column {name!r}")
 
 
 def column(
@@ -74,6 +113,7 @@ def column(
     *,
     where: str,
     unit: str | u.UnitBase | None = None,
+    default_unit: str | None = None,
     row: int | None = None,
 ) -> np.ndarray:
     """Read a column as a native-endian float or int array, optionally converted to ``unit``.
@@ -88,8 +128,17 @@ def column(
         ``"file, HDU"`` text for error messages.
     unit : str or astropy unit, optional
         Convert to this unit (the column's TUNIT is the source unit).
+    default_unit : str, optional
+        Source unit assumed when the column has no TUNIT (default: dimensionless).
     row : int, optional
         For IRF tables stored as one row of vector cells: the row to read.
+
+    Raises
+    ------
+    ColumnError
+        If the column is missing.
+    UnitError
+        If its unit cannot be parsed or converted to ``unit``.
     """
     index = _column_index(hdu, name, where)
     data = hdu.data.field(index)
@@ -100,18 +149,30 @@ def column(
     values = np.asarray(data)
     values = values.astype(values.dtype.newbyteorder("="), copy=False)
     if unit is not None:
-        source = column_unit(hdu, name, where=where)
+        source = column_unit(hdu, name, where=where, default=default_unit)
         target = parse_unit(unit) if isinstance(unit, str) else unit
         try:
             factor = source.to(target)
         except u.UnitConversionError as err:
-            raise FormatError(
-                f"{where}, column {name!r}: unit {source.to_string()!r} is not "
-                f"convertible to {target.to_string()!r}"
+            raise UnitError(
+                f"{where}, column {name!r}: unit {_unit_text(source)!r} is not "
+                f"convertible to {_unit_text(target)!r}"
             ) from err
         if factor != 1:
+            if values.dtype.kind not in "fc":
+                values = values.astype(np.float64)  # never scale integers in place
             values = values * np.asarray(factor, dtype=values.dtype)
     return values
+
+
+def _unit_text(unit: u.UnitBase) -> str:
+    """A unit as written in FITS files (``MeV-1 s-1 sr-1``), for messages."""
+    if unit == u.dimensionless_unscaled:
+        return "(dimensionless)"
+    try:
+        return unit.to_string("fits")
+    except ValueError:
+        return unit.to_string()
 
 
 _SNAKE = re.compile(r"[^0-9a-zA-Z]+")

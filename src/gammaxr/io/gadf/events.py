@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.io import fits
 from astropy.time import Time
 
-from gammaxr.exceptions import ColumnError, FormatError
+from gammaxr.conventions import parse_unit
+from gammaxr.exceptions import ColumnError, FormatError, UnitError
 from gammaxr.io._fits import column, find_hdu, open_fits, snake_case
 from gammaxr.sky.pointing import Pointing
 
@@ -46,6 +48,21 @@ def _where(path: Path | str, hdu: fits.BinTableHDU) -> str:
     return f"{path}, HDU {hdu.name!r}"
 
 
+def _time_unit(header: fits.Header, where: str) -> str:
+    """The unit of times in an HDU (``TIMEUNIT``, seconds when absent)."""
+    text = str(header.get("TIMEUNIT", "s")).strip() or "s"
+    unit = parse_unit(text, where=f"{where}, keyword 'TIMEUNIT'")
+    if not unit.is_equivalent(u.s):
+        raise UnitError(f"{where}: TIMEUNIT {text!r} is not a unit of time")
+    return text
+
+
+def _met_seconds(header: fits.Header, key: str, where: str) -> float:
+    """A header time (``TSTART``, ``TSTOP``, ...) in s, from its ``TIMEUNIT``."""
+    factor = parse_unit(_time_unit(header, where)).to(u.s)
+    return float(header[key]) * factor
+
+
 def _time_reference_mjd(header: fits.Header, where: str) -> float:
     if "MJDREFI" in header:
         return float(header["MJDREFI"]) + float(header.get("MJDREFF", 0.0))
@@ -72,13 +89,17 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
     -------
     pandas.DataFrame
         One row per event. Columns in snake_case: ``event_id``, ``time`` (s
-        since the time reference, TT), ``ra``, ``dec`` (deg, ICRS), ``energy``
+        since the time reference, TT), ``ra`` (deg, ICRS, in [0, 360)),
+        ``dec`` (deg, ICRS), ``energy``
         (TeV), plus every other scalar column of the file (angles in deg).
         ``attrs`` holds ``obs_id``, the pointing (``ra_pnt``, ``dec_pnt``,
         ``alt_pnt``, ``az_pnt``), ``livetime``, ``ontime``, ``deadc`` (s, s,
         fraction), ``tstart``/``tstop`` (s), ``mjdref`` (d), ``timesys``,
         ``time_start``/``time_stop`` (ISO UTC strings), ``gti`` (list of
-        ``(start, stop)`` pairs in s) and ``units`` (column -> unit).
+        ``(start, stop)`` pairs in s) and ``units`` (column -> unit). A time
+        column without TUNIT, and ``TSTART``/``TSTOP``, are in ``TIMEUNIT``.
+        ``ontime`` and ``deadc`` are the header's; only when it lacks them are
+        they derived (``TSTOP - TSTART``, ``LIVETIME / ONTIME``).
     """
     path = Path(path)
     with open_fits(path) as hdul:
@@ -91,6 +112,8 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
         missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in names]
         if missing:
             raise ColumnError(f"{where}: missing event columns {missing}; it has {names}")
+        attrs = _event_attrs(header, where)
+        time_unit = _time_unit(header, where)
         data: dict[str, np.ndarray] = {}
         units: dict[str, str] = {}
         for name, col in zip(names, table.columns, strict=True):
@@ -98,11 +121,18 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
                 continue  # vector columns (e.g. per-telescope arrays) are not tabular
             key = snake_case(name)
             target = CANONICAL_UNITS.get(name)
-            data[key] = column(table, name, where=where, unit=target)
-            unit = target if target is not None else (col.unit or "")
-            if unit:
-                units[key] = unit
-        attrs = _event_attrs(header, where)
+            default = time_unit if name == "TIME" else None
+            values = column(table, name, where=where, unit=target, default_unit=default)
+            if values.dtype.kind == "S":
+                values = np.char.strip(np.char.decode(values, "ascii")).astype(object)
+            if name == "RA":
+                values = _wrap_ra(values)
+            data[key] = values
+            if target is not None:
+                units[key] = target
+            elif col.unit and str(col.unit).strip():
+                unit = parse_unit(col.unit, where=f"{where}, column {name!r}")
+                units[key] = unit.to_string("fits")
         gti = None
         if gti_hdu is not None:
             try:
@@ -123,6 +153,13 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
     return events
 
 
+def _wrap_ra(ra: np.ndarray) -> np.ndarray:
+    """Right ascensions in [0, 360) deg (some files, e.g. CTA 1DC, use [-180, 180))."""
+    ra = np.mod(ra, np.asarray(360.0, dtype=ra.dtype))
+    # In float32 a tiny negative angle wraps to exactly 360.
+    return np.where(ra >= 360.0, ra - np.asarray(360.0, dtype=ra.dtype), ra)
+
+
 def _event_attrs(header: fits.Header, where: str) -> dict:
     attrs: dict = {}
     for key in HEADER_KEYWORDS:
@@ -133,23 +170,35 @@ def _event_attrs(header: fits.Header, where: str) -> dict:
         if key not in header:
             raise FormatError(f"{where}: missing header keyword {key!r}")
     attrs["obs_id"] = int(header["OBS_ID"])
-    if "ONTIME" not in attrs:
-        attrs["ontime"] = float(header["TSTOP"]) - float(header["TSTART"])
-    if "DEADC" not in attrs:
-        attrs["deadc"] = float(header["LIVETIME"]) / attrs["ontime"]
+    for key in ("TSTART", "TSTOP", "ONTIME"):
+        if key in header:
+            attrs[key.lower()] = _met_seconds(header, key, where)
+    attrs["livetime"] = float(header["LIVETIME"])
+    if "ontime" not in attrs:
+        attrs["ontime"] = attrs["tstop"] - attrs["tstart"]
+    if "deadc" in attrs:
+        attrs["deadc"] = float(attrs["deadc"])
+    elif attrs["ontime"] > 0:
+        attrs["deadc"] = attrs["livetime"] / attrs["ontime"]
+    else:
+        raise FormatError(f"{where}: no DEADC keyword and ONTIME is {attrs['ontime']}")
     mjdref = _time_reference_mjd(header, where)
     attrs["mjdref"] = mjdref
     timesys = str(header.get("TIMESYS", "TT")).strip().lower()
+    if timesys not in Time.SCALES:
+        raise FormatError(f"{where}: TIMESYS {timesys.upper()!r} is not a known time scale")
     attrs["timesys"] = timesys
-    for key, met in (("time_start", header["TSTART"]), ("time_stop", header["TSTOP"])):
-        time = Time(mjdref, float(met) / 86400.0, format="mjd", scale=timesys)
+    for key, met in (("time_start", attrs["tstart"]), ("time_stop", attrs["tstop"])):
+        time = Time(mjdref, met / 86400.0, format="mjd", scale=timesys)
         attrs[key] = time.utc.isot
     return attrs
 
 
 def _gti_frame(table: fits.BinTableHDU, where: str) -> pd.DataFrame:
-    start = column(table, "START", where=where, unit="s")
-    stop = column(table, "STOP", where=where, unit="s")
+    # START/STOP without TUNIT (as in CTA 1DC files) are in the table's TIMEUNIT.
+    time_unit = _time_unit(table.header, where)
+    start = column(table, "START", where=where, unit="s", default_unit=time_unit)
+    stop = column(table, "STOP", where=where, unit="s", default_unit=time_unit)
     if np.any(stop < start):
         raise FormatError(f"{where}: GTI with STOP before START")
     frame = pd.DataFrame({"start": start.astype(float), "stop": stop.astype(float)})
@@ -166,8 +215,9 @@ def read_gti(path: str | Path, hdu: str | int = "GTI") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``start`` and ``stop`` (s since the time reference); ``attrs``
-        holds ``mjdref`` (d) and ``timesys``.
+        Columns ``start`` and ``stop`` (s since the time reference; without
+        TUNIT they are read in the table's ``TIMEUNIT``); ``attrs`` holds
+        ``mjdref`` (d) and ``timesys``.
     """
     path = Path(path)
     with open_fits(path) as hdul:

@@ -75,9 +75,7 @@ def read_hdu_index(path: str | Path) -> pd.DataFrame:
     frame = _first_table(path, "HDU_INDEX")
     missing = [c for c in HDU_INDEX_COLUMNS if c not in frame]
     if missing:
-        raise ColumnError(
-            f"{path}: hdu index lacks columns {[c.upper() for c in missing]}"
-        )
+        raise ColumnError(f"{path}: hdu index lacks columns {[c.upper() for c in missing]}")
     for key in ("hdu_type", "hdu_class"):
         frame[key] = frame[key].str.lower()
     base = path.parent

@@ -12,7 +12,7 @@ class        dims                                     units
 aeff_2d      (energy_true, offset)                    m2
 edisp_2d     (energy_true, migra, offset)             (dP/dmigra)
 psf_table    (energy_true, offset, rad)               sr-1
-psf_3gauss   Dataset (energy_true, offset)            deg / sr-1 / 1
+psf_3gauss   Dataset (energy_true, offset)            sr-1 / deg / 1
 psf_king     Dataset (energy_true, offset)            deg / 1
 bkg_3d       (energy, fov_lat, fov_lon)               MeV-1 s-1 sr-1
 bkg_2d       (energy, offset)                         MeV-1 s-1 sr-1
@@ -20,7 +20,12 @@ rad_max_2d   (energy, offset)                         deg
 ============ ======================================== =====================
 
 Axes whose ``_LO`` and ``_HI`` columns are equal are node axes (no edge
-coordinates); all others are binned (centres plus ``_lo``/``_hi``).
+coordinates); all others are binned (centres plus ``_lo``/``_hi``). Bin centres
+are computed from each bin's own edges: the geometric mean for energies, the
+arithmetic mean otherwise.
+
+The 3-Gauss PSF ``SCALE`` is in sr-1 (GADF 0.3); files written to the older
+spelling of the format (CTA 1DC) give it no unit, and it is read as sr-1 too.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import numpy as np
 import xarray as xr
 from astropy.io import fits
 
-from gammaxr.axes import axis_from_edges
 from gammaxr.conventions import (
     ENERGY,
     ENERGY_TRUE,
@@ -41,6 +45,8 @@ from gammaxr.conventions import (
     MIGRA,
     OFFSET,
     RAD,
+    hi_name,
+    lo_name,
 )
 from gammaxr.exceptions import ColumnError, FormatError, HDUClassError, IRFShapeError
 from gammaxr.io._fits import column, find_hdu, has_column, open_fits
@@ -63,12 +69,16 @@ class IRFSpec:
         (first found is used).
     energy_dim : str
         Dim of the ``ENERG`` axis: true or reconstructed energy.
+    unitless_means_canonical : tuple of str
+        Data columns whose missing TUNIT means the canonical unit (files written
+        to an older version of the format that gave them no unit).
     """
 
     name: str
     dims: tuple[str, ...]
     columns: dict[str, str]
     energy_dim: str
+    unitless_means_canonical: tuple[str, ...] = ()
 
 
 IRF_CLASSES: dict[str, IRFSpec] = {
@@ -79,7 +89,7 @@ IRF_CLASSES: dict[str, IRFSpec] = {
         "psf",
         (ENERGY_TRUE, OFFSET),
         {
-            "SCALE": "",
+            "SCALE": "sr-1",
             "SIGMA_1": "deg",
             "AMPL_2": "",
             "SIGMA_2": "deg",
@@ -87,11 +97,10 @@ IRF_CLASSES: dict[str, IRFSpec] = {
             "SIGMA_3": "deg",
         },
         ENERGY_TRUE,
+        unitless_means_canonical=("SCALE",),
     ),
     "psf_king": IRFSpec("psf", (ENERGY_TRUE, OFFSET), {"GAMMA": "", "SIGMA": "deg"}, ENERGY_TRUE),
-    "bkg_3d": IRFSpec(
-        "bkg", (ENERGY, FOV_LAT, FOV_LON), {"BKG|BGD": "MeV-1 s-1 sr-1"}, ENERGY
-    ),
+    "bkg_3d": IRFSpec("bkg", (ENERGY, FOV_LAT, FOV_LON), {"BKG|BGD": "MeV-1 s-1 sr-1"}, ENERGY),
     "bkg_2d": IRFSpec("bkg", (ENERGY, OFFSET), {"BKG|BGD": "MeV-1 s-1 sr-1"}, ENERGY),
     "rad_max_2d": IRFSpec("rad_max", (ENERGY, OFFSET), {"RAD_MAX": "deg"}, ENERGY),
 }
@@ -239,21 +248,43 @@ def _read_axis(table, prefix: str, dim: str, where: str) -> xr.DataArray:
         raise IRFShapeError(
             f"{where}: {prefix}_LO has {lo.size} values but {prefix}_HI has {hi.size}"
         )
+    if lo.size == 0:
+        raise IRFShapeError(f"{where}: axis columns {prefix}_LO/{prefix}_HI are empty")
     interp = "log" if dim in (ENERGY, ENERGY_TRUE) else "lin"
+    attrs = {"units": unit, "interp": interp}
     if np.array_equal(lo, hi):
         if lo.size > 1 and not np.all(np.diff(lo) > 0):
             raise FormatError(f"{where}: {prefix} nodes are not strictly increasing")
-        attrs = {"units": unit, "interp": interp}
         return xr.DataArray(lo, dims=dim, coords={dim: (dim, lo, attrs)}, name=dim, attrs=attrs)
-    if np.any(hi <= lo) or np.any(np.diff(lo) <= 0):
-        raise FormatError(f"{where}: {prefix}_LO/{prefix}_HI are not increasing bins")
-    axis = axis_from_edges(np.append(lo, hi[-1]), name=dim, units=unit, interp=interp)
-    # Keep the file's edges exactly, gaps included.
-    return axis.assign_coords({f"{dim}_lo": (dim, lo, {"units": unit}),
-                               f"{dim}_hi": (dim, hi, {"units": unit})})  # fmt: skip
+    # Bins may leave gaps but never overlap (float32 edges may differ in the last digit).
+    overlap = lo[1:] < hi[:-1] - 1e-6 * np.abs(hi[:-1])
+    if np.any(hi <= lo) or np.any(np.diff(lo) <= 0) or np.any(overlap):
+        raise FormatError(
+            f"{where}: {prefix}_LO/{prefix}_HI are not increasing, non-overlapping bins"
+        )
+    if interp == "log":
+        if lo[0] <= 0:
+            raise FormatError(f"{where}: {prefix}_LO must be positive, got {lo[0]}")
+        centres = np.sqrt(lo * hi)
+    else:
+        centres = 0.5 * (lo + hi)
+    # The file's edges are kept exactly, gaps included; each centre is its own bin's.
+    return xr.DataArray(
+        centres,
+        dims=dim,
+        coords={
+            dim: (dim, centres, attrs),
+            lo_name(dim): (dim, lo, {"units": unit}),
+            hi_name(dim): (dim, hi, {"units": unit}),
+        },
+        name=dim,
+        attrs=attrs,
+    )
 
 
-def _read_cell(table, names: str, unit: str, axes, where: str) -> tuple[str, np.ndarray]:
+def _read_cell(
+    table, names: str, unit: str, axes, where: str, spec: IRFSpec
+) -> tuple[str, np.ndarray]:
     for name in names.split("|"):
         if has_column(table, name):
             break
@@ -262,7 +293,8 @@ def _read_cell(table, names: str, unit: str, axes, where: str) -> tuple[str, np.
             f"{where}: missing data column {names.replace('|', ' or ')!r}; "
             f"the HDU has {table.columns.names}"
         )
-    values = column(table, name, where=where, unit=unit, row=0)
+    default_unit = unit if name.upper() in spec.unitless_means_canonical else None
+    values = column(table, name, where=where, unit=unit, default_unit=default_unit, row=0)
     expected = tuple(axis.size for axis in reversed(axes))
     if values.shape != expected:
         if values.size == int(np.prod(expected)) and values.ndim == 1:
@@ -301,7 +333,7 @@ def _read_table(table: fits.BinTableHDU, spec: IRFSpec, hdu_class: str, where: s
         attrs["rad_max"] = float(header["RAD_MAX"])
     variables = {}
     for names, unit in spec.columns.items():
-        name, values = _read_cell(table, names, unit, axes, where)
+        name, values = _read_cell(table, names, unit, axes, where, spec)
         key = name.lower() if len(spec.columns) > 1 else spec.name
         variables[key] = xr.DataArray(
             values, dims=numpy_dims, coords=coords, attrs={"units": unit}

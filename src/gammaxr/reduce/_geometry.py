@@ -1,0 +1,249 @@
+"""Where the pixels of a geometry lie with respect to an observation.
+
+Pixel centres in ICRS, their offsets from the pointing, their field-of-view
+(FoV) coordinates, the geometry centre, and the observation's mid time and
+observatory location. Everything is computed on whole ``(lat, lon)`` grids.
+
+Field-of-view coordinates
+-------------------------
+GADF defines FoV coordinates as spherical coordinates ``(lon, lat)`` in a frame
+obtained from the sky frame (ICRS for ``FOVALIGN = RADEC``, AltAz for
+``FOVALIGN = ALTAZ``) by a pure rotation that puts the pointing at ``(0, 0)``
+("there is no projection or WCS, only a spherical rotation"; GADF
+*Coordinates / Field of view*). GADF does not fix the sign of the longitude.
+Gammapy (``gammapy.utils.coordinates.sky_to_fov``, ``FoVICRSFrame`` and
+``FoVAltAzFrame``, v1.x and v2.1) reverses it: ``fov_lon`` is *minus* the
+longitude of astropy's ``SkyOffsetFrame`` centred on the pointing, so
+
+* RADEC: ``fov_lon > 0`` towards *decreasing* RA (west), ``fov_lat > 0``
+  towards increasing Dec;
+* ALTAZ: ``fov_lon > 0`` towards *decreasing* azimuth, ``fov_lat > 0``
+  towards increasing altitude.
+
+gammaxr follows that convention, so background models made for Gammapy (the
+H.E.S.S., CTAO and MAGIC/LST DL3 files) are read the same way. (A file whose
+longitude runs the other way is what Gammapy calls ``REVERSE_LON_RADEC``.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy.time import Time
+
+from gammaxr.axes import sky_frame
+from gammaxr.conventions import LAT, LON, edges, hi_name, lo_name, require_dims
+from gammaxr.exceptions import FormatError, GeometryError
+from gammaxr.sky.separation import angular_separation
+
+if TYPE_CHECKING:
+    from gammaxr.data.observation import Observation
+    from gammaxr.sky.pointing import Pointing
+
+__all__ = [
+    "geom_centre",
+    "mid_time",
+    "observatory_location",
+    "pixel_offset",
+    "pixel_radec",
+    "position_offset",
+    "rotate_to_fov",
+]
+
+Position = SkyCoord | tuple[float, float]
+
+
+def _sky_coords(geom: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
+    """The ``lat``/``lon`` centre and edge coordinates of a geometry."""
+    names = (LAT, LON, lo_name(LAT), hi_name(LAT), lo_name(LON), hi_name(LON))
+    return {name: geom.coords[name] for name in names if name in geom.coords}
+
+
+def _radec_arrays(geom: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """ICRS position of every pixel centre as numpy ``(lat, lon)`` arrays, deg."""
+    require_dims(geom, (LAT, LON), what="geometry")
+    frame = sky_frame(geom)
+    lat = np.asarray(geom.coords[LAT].values, dtype=float)
+    lon = np.asarray(geom.coords[LON].values, dtype=float)
+    lon2d, lat2d = np.meshgrid(lon, lat)
+    if frame == "icrs":
+        return lon2d, lat2d
+    if frame == "galactic":
+        icrs = SkyCoord(lon2d, lat2d, unit="deg", frame="galactic").icrs
+        return icrs.ra.deg, icrs.dec.deg
+    raise GeometryError(f"unsupported sky frame {frame!r}")
+
+
+def _sky_array(geom: xr.Dataset | xr.DataArray, values: np.ndarray, name: str, units: str):
+    """Wrap a numpy ``(lat, lon)`` array as a DataArray on the geometry's sky grid."""
+    return xr.DataArray(
+        values, dims=(LAT, LON), coords=_sky_coords(geom), name=name, attrs={"units": units}
+    )
+
+
+def pixel_radec(geom: xr.Dataset | xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """ICRS position of every pixel centre, deg.
+
+    Parameters
+    ----------
+    geom : xarray.Dataset or xarray.DataArray
+        A geometry with ``lon``/``lat`` axes and a frame (:func:`gammaxr.sky_grid`).
+
+    Returns
+    -------
+    ra, dec : xarray.DataArray
+        Right ascension and declination in deg, dims ``(lat, lon)``.
+    """
+    ra, dec = _radec_arrays(geom)
+    return _sky_array(geom, ra, "ra", "deg"), _sky_array(geom, dec, "dec", "deg")
+
+
+def pixel_offset(geom: xr.Dataset | xr.DataArray, pointing: Pointing) -> xr.DataArray:
+    """Angular distance of every pixel centre from the pointing, deg, dims ``(lat, lon)``."""
+    ra, dec = _radec_arrays(geom)
+    offset = angular_separation(pointing.ra, pointing.dec, ra, dec)
+    return _sky_array(geom, offset, "offset", "deg")
+
+
+def rotate_to_fov(lon, lat, lon0: float, lat0: float):
+    """Field-of-view coordinates of ``(lon, lat)`` about ``(lon0, lat0)``, deg.
+
+    A spherical rotation taking ``(lon0, lat0)`` to ``(0, 0)``, followed by the
+    Gammapy sign convention ``fov_lon = -lon'`` (see the module docstring).
+    Works on numpy arrays and xarray objects; all angles in deg.
+
+    Returns
+    -------
+    fov_lon, fov_lat
+        In deg, ``fov_lon`` in ``(-180, 180]``.
+    """
+    lon, lat = np.deg2rad(lon), np.deg2rad(lat)
+    lon0, lat0 = np.deg2rad(lon0), np.deg2rad(lat0)
+    dlon = lon - lon0
+    cos_lat = np.cos(lat)
+    x = cos_lat * np.cos(dlon) * np.cos(lat0) + np.sin(lat) * np.sin(lat0)
+    y = cos_lat * np.sin(dlon)
+    z = np.sin(lat) * np.cos(lat0) - cos_lat * np.cos(dlon) * np.sin(lat0)
+    fov_lon = -np.rad2deg(np.arctan2(y, x))
+    fov_lat = np.rad2deg(np.arctan2(z, np.hypot(x, y)))
+    return fov_lon, fov_lat
+
+
+def mid_time(attrs: dict) -> Time:
+    """The middle of an observation, from the event-list attrs (``tstart``, ``tstop``, ``mjdref``).
+
+    Raises
+    ------
+    FormatError
+        If the attrs lack the time keywords.
+    """
+    missing = [key for key in ("tstart", "tstop", "mjdref") if key not in attrs]
+    if missing:
+        raise FormatError(
+            f"events.attrs lacks {missing}: the observation time is needed to place the "
+            "pixels in the AltAz frame"
+        )
+    scale = str(attrs.get("timesys", "tt")).lower()
+    middle = 0.5 * (float(attrs["tstart"]) + float(attrs["tstop"]))
+    return Time(float(attrs["mjdref"]), middle / 86400.0, format="mjd", scale=scale)
+
+
+def observatory_location(attrs: dict) -> EarthLocation:
+    """The observatory location from the event-list attrs (``geolon``, ``geolat``, ``altitude``).
+
+    Raises
+    ------
+    FormatError
+        If the attrs lack the location keywords.
+    """
+    missing = [key for key in ("geolon", "geolat") if key not in attrs]
+    if missing:
+        raise FormatError(
+            f"events.attrs lacks {missing} (GADF GEOLON/GEOLAT): the observatory location "
+            "is needed for a background in the ALTAZ field-of-view frame"
+        )
+    return EarthLocation.from_geodetic(
+        lon=float(attrs["geolon"]),
+        lat=float(attrs["geolat"]),
+        height=float(attrs.get("altitude", 0.0)),
+    )
+
+
+def altaz_fov(geom: xr.Dataset | xr.DataArray, observation: Observation):
+    """FoV coordinates of the pixel centres in the AltAz-aligned frame at the mid time.
+
+    The pixels and the (ICRS) pointing are both transformed to AltAz at the
+    observation mid time (no refraction), then rotated about the pointing.
+
+    Returns
+    -------
+    fov_lon, fov_lat : xarray.DataArray
+        In deg, dims ``(lat, lon)``.
+    """
+    attrs = observation.events.attrs
+    frame = AltAz(obstime=mid_time(attrs), location=observatory_location(attrs))
+    ra, dec = _radec_arrays(geom)
+    pointing = observation.pointing
+    pixels = SkyCoord(ra, dec, unit="deg").transform_to(frame)
+    centre = SkyCoord(pointing.ra, pointing.dec, unit="deg").transform_to(frame)
+    fov_lon, fov_lat = rotate_to_fov(pixels.az.deg, pixels.alt.deg, centre.az.deg, centre.alt.deg)
+    return _sky_array(geom, fov_lon, "fov_lon", "deg"), _sky_array(geom, fov_lat, "fov_lat", "deg")
+
+
+def radec_fov(geom: xr.Dataset | xr.DataArray, pointing: Pointing):
+    """FoV coordinates of the pixel centres in the RADEC-aligned frame, deg, dims ``(lat, lon)``."""
+    ra, dec = _radec_arrays(geom)
+    fov_lon, fov_lat = rotate_to_fov(ra, dec, pointing.ra, pointing.dec)
+    return _sky_array(geom, fov_lon, "fov_lon", "deg"), _sky_array(geom, fov_lat, "fov_lat", "deg")
+
+
+def geom_centre(geom: xr.Dataset | xr.DataArray) -> SkyCoord:
+    """The centre of a geometry's sky grid (middle of the lon and lat ranges)."""
+    lon_edges, lat_edges = edges(geom, LON), edges(geom, LAT)
+    lon = 0.5 * (lon_edges[0] + lon_edges[-1])
+    lat = 0.5 * (lat_edges[0] + lat_edges[-1])
+    return SkyCoord(lon, lat, unit="deg", frame=sky_frame(geom))
+
+
+def position_offset(
+    pointing: Pointing,
+    geom: xr.Dataset | xr.DataArray,
+    *,
+    position: Position | None = None,
+    offset: float | None = None,
+) -> float:
+    """Offset from the pointing (deg) at which to evaluate a point-like quantity.
+
+    Parameters
+    ----------
+    pointing : Pointing
+        The observation pointing.
+    geom : xarray.Dataset or xarray.DataArray
+        The geometry; its centre is used when neither ``position`` nor ``offset`` is given.
+    position : SkyCoord or (lon, lat), optional
+        A sky position; a tuple is in the geometry's frame, deg.
+    offset : float, optional
+        The offset itself, deg.
+
+    Raises
+    ------
+    GeometryError
+        If both ``position`` and ``offset`` are given, or the offset is negative.
+    """
+    if position is not None and offset is not None:
+        raise GeometryError("give at most one of position and offset")
+    if offset is not None:
+        if offset < 0:
+            raise GeometryError(f"offset must be non-negative, got {offset}")
+        return float(offset)
+    if position is None:
+        coord = geom_centre(geom)
+    elif isinstance(position, SkyCoord):
+        coord = position
+    else:
+        coord = SkyCoord(*position, unit="deg", frame=sky_frame(geom))
+    icrs = coord.icrs
+    return float(angular_separation(pointing.ra, pointing.dec, icrs.ra.deg, icrs.dec.deg))

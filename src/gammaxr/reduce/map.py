@@ -1,0 +1,551 @@
+"""DL3 -> DL4 for one observation: counts, exposure, background, PSF, edisp on a geometry.
+
+Each product has its own function (:func:`make_exposure`, :func:`make_background`,
+:func:`make_psf`, :func:`make_edisp`; counts are :func:`gammaxr.bin_events`),
+and :func:`make_map_dataset` assembles them, with the safe mask, into one
+:class:`xarray.Dataset`. Every product is computed on whole arrays in float64
+and stored in float32 (counts in int64, the mask as bool).
+
+Conventions, and where they follow Gammapy (``MapDatasetMaker``, v2.1):
+
+* Exposure: effective area at each true-energy bin centre and each pixel
+  centre's offset from the pointing, times the live time.
+* Background: the GADF rate is per unit of *observation time, without dead-time
+  correction* (GADF, "Background format / Notes"), so it is multiplied by the
+  on time, as Gammapy does. The rate is interpolated linearly in
+  ``log(rate)`` (Gammapy's ``values_scale="log"``) against ``log(energy)``
+  and the FoV coordinates (or the offset, for ``bkg_2d``), integrated over each
+  reconstructed-energy bin as a power law between samples, and multiplied by
+  the pixel solid angle. FoV coordinates follow Gammapy's sign convention (see
+  :mod:`gammaxr.reduce._geometry`). Zero or non-finite table values between
+  valid ones along energy are first bridged in log scale (Gammapy's
+  ``background_interp_missing_data``).
+* Outside the range an IRF covers (beyond its outermost bin edges, or
+  outermost nodes for a node axis) its value is zero; inside, the shared
+  interpolation clamps to the outermost nodes (Gammapy extrapolates linearly
+  between the last node and the last edge).
+* PSF and energy dispersion are evaluated at one offset, that of the geometry
+  centre by default, and normalised: the PSF to unit integral over its ``rad``
+  axis, each migration-matrix row to the integral of the interpolated
+  ``dP/dmigra`` over the IRF's ``migra`` range (as Gammapy normalises its
+  ``EDispMap``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from gammaxr.axes import axis_from_edges, sky_frame, solid_angle
+from gammaxr.conventions import (
+    ENERGY,
+    ENERGY_TRUE,
+    FOV_LAT,
+    FOV_LON,
+    LAT,
+    LON,
+    MIGRA,
+    OFFSET,
+    RAD,
+    edges,
+    parse_unit,
+    require_dims,
+    require_units,
+)
+from gammaxr.data.events import bin_events
+from gammaxr.exceptions import ConfigError, DimensionError
+from gammaxr.irf import evaluate, interpolate, migration_matrix, psf_kind
+from gammaxr.reduce._geometry import (
+    Position,
+    altaz_fov,
+    pixel_offset,
+    position_offset,
+    radec_fov,
+)
+from gammaxr.reduce._irf_domain import domain_mask, fill_energy_gaps
+
+if TYPE_CHECKING:
+    from gammaxr.data.observation import Observation
+
+__all__ = [
+    "PRODUCTS",
+    "default_rad_axis",
+    "make_background",
+    "make_edisp",
+    "make_exposure",
+    "make_map_dataset",
+    "make_psf",
+]
+
+PRODUCTS = ("counts", "exposure", "background", "psf", "edisp", "mask_safe")
+
+# Smallest positive float64: zero rates become log(TINY) before the log interpolation.
+_TINY = np.finfo(np.float64).tiny
+_SAMPLE = "_energy_sample"
+
+
+def default_rad_axis() -> xr.DataArray:
+    """The default PSF ``rad`` axis: 66 bins of 0.01 deg from 0 to 0.66 deg (as Gammapy)."""
+    return axis_from_edges(np.linspace(0.0, 0.66, 67), name=RAD, units="deg")
+
+
+def _energies(geom: xr.Dataset | xr.DataArray, dim: str) -> xr.DataArray:
+    """The bin centres of an energy axis of the geometry, in TeV, on dim ``dim``."""
+    return require_units(geom.coords[dim], "TeV", what=dim)
+
+
+def _edges_tev(geom: xr.Dataset | xr.DataArray, dim: str) -> np.ndarray:
+    """Bin edges of an energy axis of the geometry, in TeV."""
+    unit = parse_unit(geom.coords[dim].attrs.get("units", "TeV"), where=dim)
+    return edges(geom, dim) * unit.to("TeV")
+
+
+def make_exposure(observation: Observation, geom: xr.Dataset | xr.DataArray) -> xr.DataArray:
+    """Exposure of one observation on a geometry.
+
+    Parameters
+    ----------
+    observation : Observation
+        The observation (effective area, pointing, live time).
+    geom : xarray.Dataset or xarray.DataArray
+        Geometry with an ``energy_true`` axis and a sky grid
+        (:func:`gammaxr.make_geom`).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``exposure(energy_true, lat, lon)`` in ``m2 s`` (float32): the
+        effective area at each true-energy bin centre and each pixel centre's
+        offset from the pointing, times the live time; zero outside the
+        effective area's energy and offset range.
+    """
+    require_dims(geom, (ENERGY_TRUE, LAT, LON), what="make_exposure geometry")
+    aeff = require_units(observation.aeff, "m2", what="aeff")
+    offset = pixel_offset(geom, observation.pointing)
+    energy_true = _energies(geom, ENERGY_TRUE)
+    values = interpolate(aeff, energy_true=energy_true, offset=offset)
+    inside = domain_mask(aeff, energy_true=energy_true, offset=offset)
+    exposure = values.where(inside, 0.0) * observation.livetime
+    exposure = exposure.transpose(ENERGY_TRUE, LAT, LON).astype(np.float32)
+    return _product(exposure, "exposure", "m2 s", geom)
+
+
+def make_background(
+    observation: Observation,
+    geom: xr.Dataset | xr.DataArray,
+    *,
+    integration: Literal["nodes", "edges"] = "nodes",
+    fill_missing: bool = True,
+    bkg: xr.DataArray | None = None,
+) -> xr.DataArray:
+    """Predicted background counts of one observation on a geometry.
+
+    Parameters
+    ----------
+    observation : Observation
+        The observation (background IRF, pointing, on time; for
+        ``FOVALIGN = ALTAZ`` also the event-list time and observatory location).
+    geom : xarray.Dataset or xarray.DataArray
+        Geometry with an ``energy`` (reconstructed) axis and a sky grid.
+    integration : {"nodes", "edges"}
+        How the rate is integrated over each energy bin. ``"nodes"``
+        (default) integrates the interpolated rate exactly: a power law
+        between consecutive samples, sampled at the bin edges and at every
+        energy node of the IRF inside the bin. ``"edges"`` samples the bin
+        edges only (one power law per bin; what Gammapy does without
+        ``background_oversampling``).
+    fill_missing : bool
+        Bridge zero or non-finite values of the IRF table along energy
+        between valid ones, in log scale, before interpolating (Gammapy's
+        ``background_interp_missing_data``, on by default there too).
+    bkg : xarray.DataArray, optional
+        A background IRF to use instead of ``observation.bkg`` (same layout:
+        ``(energy, fov_lat, fov_lon)`` or ``(energy, offset)``, a rate per
+        energy, time and solid angle). ``attrs["fovalign"]`` says how the FoV
+        axes are aligned: ``RADEC`` (default), ``ALTAZ``, or
+        ``REVERSE_LON_RADEC`` (RADEC with ``fov_lon`` growing with RA).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``background(energy, lat, lon)``, predicted counts (units ``""``,
+        float32): rate (per MeV converted to per TeV) integrated over each
+        reco-energy bin, times the pixel solid angle and the on time.
+
+    Raises
+    ------
+    DimensionError
+        If the background IRF is neither ``(energy, fov_lat, fov_lon)`` nor
+        ``(energy, offset)``.
+    ConfigError
+        If ``integration`` is not one of the options.
+
+    Notes
+    -----
+    The GADF background rate is per unit observation time without dead-time
+    correction, so it multiplies the *on* time (GADF "Background format /
+    Notes"; Gammapy ``make_map_background_irf(ontime=...)``).
+
+    For ``FOVALIGN = ALTAZ`` the pixels and the pointing are placed in the
+    AltAz frame at the observation's mid time (Gammapy instead averages over
+    time steps short enough for the field to rotate by at most 1 deg).
+    """
+    require_dims(geom, (ENERGY, LAT, LON), what="make_background geometry")
+    if integration not in ("nodes", "edges"):
+        raise ConfigError(f"integration must be 'nodes' or 'edges', got {integration!r}")
+    bkg = require_units(observation.bkg if bkg is None else bkg, "TeV-1 s-1 sr-1", what="bkg")
+    if fill_missing:
+        bkg = fill_energy_gaps(bkg, ENERGY)
+    spatial: dict[str, xr.DataArray]
+    if {FOV_LON, FOV_LAT} <= set(bkg.dims):
+        alignment = str(bkg.attrs.get("fovalign", "RADEC")).upper()
+        if alignment == "ALTAZ":
+            fov_lon, fov_lat = altaz_fov(geom, observation)
+        elif alignment == "RADEC":
+            fov_lon, fov_lat = radec_fov(geom, observation.pointing)
+        elif alignment == "REVERSE_LON_RADEC":
+            fov_lon, fov_lat = radec_fov(geom, observation.pointing)
+            fov_lon = -fov_lon
+        else:
+            raise ConfigError(
+                f"bkg: attrs['fovalign'] must be RADEC, ALTAZ or REVERSE_LON_RADEC, "
+                f"got {alignment!r}"
+            )
+        spatial = {FOV_LON: fov_lon, FOV_LAT: fov_lat}
+    elif OFFSET in bkg.dims:
+        spatial = {OFFSET: pixel_offset(geom, observation.pointing)}
+    else:
+        raise DimensionError(
+            f"bkg: expected dims (energy, fov_lat, fov_lon) or (energy, offset), got {bkg.dims}"
+        )
+    bin_edges = _edges_tev(geom, ENERGY)
+    samples, starts = _energy_samples(bkg, bin_edges, integration)
+    energy = xr.DataArray(samples, dims=_SAMPLE, attrs={"units": "TeV"})
+    log_rate = np.log(bkg.clip(min=_TINY)).assign_attrs(units="")
+    log_values = interpolate(log_rate, energy=energy, **spatial)
+    inside = domain_mask(bkg, energy=energy, **spatial)
+    log_values = log_values.where(inside, -np.inf)
+    integral = xr.apply_ufunc(
+        _integrate_power_law,
+        log_values,
+        input_core_dims=[[_SAMPLE]],
+        output_core_dims=[[ENERGY]],
+        kwargs={"log_energy": np.log(samples), "starts": starts},
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {ENERGY: bin_edges.size - 1}},
+    )
+    counts = integral * solid_angle(geom) * observation.ontime
+    counts = counts.transpose(ENERGY, LAT, LON).astype(np.float32)
+    return _product(counts, "background", "", geom)
+
+
+def _energy_samples(
+    bkg: xr.DataArray, bin_edges: np.ndarray, integration: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample energies (TeV) for the integral and the index of each bin's first segment."""
+    if integration == "edges":
+        samples = bin_edges
+    else:
+        nodes = np.asarray(bkg.coords[ENERGY].values, dtype=float)
+        range_edges = [
+            float(bkg.coords[name].values[index])
+            for name, index in ((f"{ENERGY}_lo", 0), (f"{ENERGY}_hi", -1))
+            if name in bkg.coords
+        ]
+        extra = np.concatenate([nodes, range_edges])
+        extra = extra[(extra > bin_edges[0]) & (extra < bin_edges[-1])]
+        samples = np.unique(np.concatenate([bin_edges, extra]))
+    starts = np.searchsorted(samples, bin_edges[:-1])
+    return samples, starts
+
+
+def _integrate_power_law(
+    log_values: np.ndarray, *, log_energy: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
+    """Integral over each bin of a rate that is a power law between samples.
+
+    ``log_values`` (..., n_samples) holds ``log(rate)`` at the samples
+    ``log_energy``; the integral of a power law between ``(E1, r1)`` and
+    ``(E2, r2)`` is ``ln(E2/E1)`` times the logarithmic mean of ``E1 r1`` and
+    ``E2 r2``. Segments are summed from ``starts[i]`` to ``starts[i + 1]``.
+    """
+    low = log_values[..., :-1] + log_energy[:-1]
+    high = log_values[..., 1:] + log_energy[1:]
+    width = np.diff(log_energy)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        delta = high - low
+        a, b = np.exp(low), np.exp(high)
+        small = np.abs(delta) < 1e-8
+        log_mean = np.where(small, a * (1 + 0.5 * delta), (b - a) / np.where(small, 1.0, delta))
+    valid = np.isfinite(low) & np.isfinite(high)
+    segments = np.where(valid, width * log_mean, 0.0)
+    return np.add.reduceat(segments, starts, axis=-1)
+
+
+def make_psf(
+    observation: Observation,
+    geom: xr.Dataset | xr.DataArray,
+    *,
+    rad: xr.DataArray | None = None,
+    position: Position | None = None,
+    offset: float | None = None,
+) -> xr.DataArray:
+    """PSF of one observation at one position, on the geometry's true-energy axis.
+
+    Parameters
+    ----------
+    observation : Observation
+        The observation (PSF table or parametric PSF, pointing).
+    geom : xarray.Dataset or xarray.DataArray
+        Geometry with an ``energy_true`` axis (and a sky grid, for its centre).
+    rad : xarray.DataArray, optional
+        Binned ``rad`` axis, deg (default :func:`default_rad_axis`).
+    position : SkyCoord or (lon, lat), optional
+        Where to evaluate the PSF (default: the geometry centre); a tuple is
+        in the geometry's frame, deg.
+    offset : float, optional
+        Evaluate at this offset from the pointing instead, deg.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``psf(energy_true, rad)`` in sr-1 (float32), evaluated at the ``rad``
+        bin centres and normalised so that ``sum(psf * dOmega) = 1`` over the
+        axis, with ``dOmega = 2 pi (cos rad_lo - cos rad_hi)`` (rows that are
+        zero stay zero). A table PSF is zero beyond its last ``rad`` edge.
+        ``attrs["offset"]`` is the offset used, deg.
+    """
+    require_dims(geom, (ENERGY_TRUE,), what="make_psf geometry")
+    rad = default_rad_axis() if rad is None else rad
+    require_dims(rad, (RAD,), what="make_psf rad axis")
+    rad = require_units(rad, "deg", what="rad")
+    rad_edges = np.deg2rad(edges(rad, RAD))
+    irf_offset = position_offset(observation.pointing, geom, position=position, offset=offset)
+    psf = observation.psf
+    energy_true = _energies(geom, ENERGY_TRUE)
+    values = evaluate(psf, rad=rad, energy_true=energy_true, offset=irf_offset)
+    if psf_kind(psf) == "psf_table":
+        values = values.where(domain_mask(psf, rad=rad), 0.0)
+    values = require_units(values, "sr-1", what="psf")
+    annulus = xr.DataArray(2 * np.pi * -np.diff(np.cos(rad_edges)), dims=RAD)
+    norm = (values * annulus).sum(RAD)
+    normed = (values / norm.where(norm > 0)).fillna(0.0)
+    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, RAD)
+    result = _product(normed.astype(np.float32), "psf", "sr-1", geom)
+    return result.assign_attrs(offset=irf_offset)
+
+
+def make_edisp(
+    observation: Observation,
+    geom: xr.Dataset | xr.DataArray,
+    *,
+    position: Position | None = None,
+    offset: float | None = None,
+) -> xr.DataArray:
+    """Migration matrix of one observation at one position.
+
+    Parameters
+    ----------
+    observation : Observation
+        The observation (``edisp_2d``, pointing).
+    geom : xarray.Dataset or xarray.DataArray
+        Geometry with ``energy_true`` and ``energy`` axes.
+    position : SkyCoord or (lon, lat), optional
+        Where to evaluate (default: the geometry centre); a tuple is in the
+        geometry's frame, deg.
+    offset : float, optional
+        Evaluate at this offset from the pointing instead, deg.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``edisp(energy_true, energy)`` (units ``""``, float32): probability
+        that an event of true energy at the bin centre is reconstructed in each
+        energy bin (:func:`gammaxr.irf.migration_matrix`), divided by the
+        integral of the interpolated ``dP/dmigra`` over the IRF's ``migra``
+        range, so that a row sums to one when the reco axis covers that range.
+        ``attrs["offset"]`` is the offset used, deg.
+    """
+    require_dims(geom, (ENERGY_TRUE, ENERGY), what="make_edisp geometry")
+    irf_offset = position_offset(observation.pointing, geom, position=position, offset=offset)
+    edisp = observation.edisp
+    matrix = migration_matrix(
+        edisp, geom.coords[ENERGY_TRUE], geom.coords[ENERGY], offset=irf_offset
+    )
+    width = xr.DataArray(np.diff(edges(edisp, MIGRA)), dims=MIGRA)
+    row_norm = (edisp.drop_vars([MIGRA, f"{MIGRA}_lo", f"{MIGRA}_hi"]) * width).sum(MIGRA)
+    norm = interpolate(row_norm, energy_true=_energies(geom, ENERGY_TRUE), offset=irf_offset)
+    normed = (matrix / norm.where(norm > 0)).fillna(0.0)
+    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, ENERGY)
+    result = _product(normed.astype(np.float32), "edisp", "", geom)
+    return result.assign_attrs(offset=irf_offset)
+
+
+def _product(da: xr.DataArray, name: str, units: str, geom) -> xr.DataArray:
+    """Name a product, give it only ``units``, and the geometry's coordinates on its dims."""
+    coords = {
+        key: coord for key, coord in geom.coords.items() if set(coord.dims) <= set(da.dims)
+    }
+    da = da.assign_coords(coords)
+    da.name = name
+    da.attrs = {"units": units}
+    return da
+
+
+def make_map_dataset(
+    observation: Observation,
+    geom: xr.Dataset,
+    *,
+    products: Sequence[str] = PRODUCTS,
+    safe_mask: Sequence[str] | Mapping[str, Mapping[str, Any]] = ("aeff-default",),
+    psf_rad: xr.DataArray | None = None,
+    background_integration: Literal["nodes", "edges"] = "nodes",
+    bkg: xr.DataArray | None = None,
+) -> xr.Dataset:
+    """Reduce one observation to a map dataset on a geometry.
+
+    Parameters
+    ----------
+    observation : Observation
+        The observation (events and IRFs).
+    geom : xarray.Dataset
+        A geometry from :func:`gammaxr.make_geom`: ``energy`` and
+        ``energy_true`` axes and a sky grid (dims ``energy``, ``energy_true``,
+        ``lat``, ``lon``).
+    products : sequence of str
+        Which products to make, from ``counts``, ``exposure``, ``background``,
+        ``psf``, ``edisp`` and ``mask_safe`` (default: all).
+    safe_mask : sequence of str, or mapping
+        Safe-mask methods (see :func:`gammaxr.reduce.make_safe_mask`):
+        ``offset-max``, ``aeff-default``, ``aeff-max``, ``edisp-bias``,
+        ``bkg-peak``, combined with a logical and; a mapping gives each
+        method's options, e.g. ``{"aeff-max": {"percent": 10},
+        "offset-max": {"offset_max": 2.5}}``. Pixels where the background is
+        zero or not finite are always excluded when the background is made.
+    psf_rad : xarray.DataArray, optional
+        The PSF ``rad`` axis (default :func:`default_rad_axis`).
+    background_integration : {"nodes", "edges"}
+        Energy integration of the background (see :func:`make_background`).
+    bkg : xarray.DataArray, optional
+        A background IRF to use instead of ``observation.bkg`` (see
+        :func:`make_background`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables (each with ``attrs["units"]``):
+
+        - ``counts(energy, lat, lon)``, int64 (:func:`gammaxr.bin_events`);
+        - ``exposure(energy_true, lat, lon)``, ``m2 s``, float32;
+        - ``background(energy, lat, lon)``, predicted counts, float32;
+        - ``psf(energy_true, rad)``, sr-1, float32, at the geometry centre;
+        - ``edisp(energy_true, energy)``, float32, at the geometry centre;
+        - ``mask_safe(energy, lat, lon)``, bool (True: use the bin).
+
+        Attributes (NetCDF-storable): ``obs_id``, ``livetime``, ``ontime``
+        (s), ``deadc``, ``pointing_ra``, ``pointing_dec`` (and
+        ``pointing_alt``, ``pointing_az`` when known), ``pointing_mode``,
+        ``frame``, ``tstart``, ``tstop`` (s since ``mjdref``), ``mjdref``,
+        ``timesys``, ``time_start``, ``time_stop`` (ISO UTC), ``telescope``,
+        ``irf_offset`` (deg; where ``psf``/``edisp`` are evaluated) and
+        ``safe_mask`` (the methods used, comma-separated).
+
+    Raises
+    ------
+    ConfigError
+        Unknown product or safe-mask method.
+    DimensionError
+        If the geometry lacks a dim a product needs.
+
+    Examples
+    --------
+    >>> import gammaxr as gx
+    >>> from gammaxr.reduce import make_map_dataset
+    >>> obs = gx.open_datastore().observation(23523)
+    >>> geom = gx.make_geom(
+    ...     gx.energy_axis(1, 10, nbin=2),
+    ...     gx.energy_axis(0.5, 20, nbin=4, name="energy_true"),
+    ...     sky=gx.sky_grid((83.633, 22.014), width=1, binsz=0.1),
+    ... )
+    >>> ds = make_map_dataset(obs, geom)
+    >>> sorted(ds.data_vars)
+    ['background', 'counts', 'edisp', 'exposure', 'mask_safe', 'psf']
+    """
+    from gammaxr.reduce.safe_mask import make_safe_mask, safe_mask_methods
+
+    unknown = [name for name in products if name not in PRODUCTS]
+    if unknown:
+        raise ConfigError(f"make_map_dataset: unknown products {unknown}; choose from {PRODUCTS}")
+    methods = safe_mask_methods(safe_mask)
+    require_dims(geom, (ENERGY, LAT, LON), what="make_map_dataset geometry")
+    if {"exposure", "psf", "edisp"} & set(products):
+        require_dims(geom, (ENERGY_TRUE,), what="make_map_dataset geometry")
+    variables: dict[str, xr.DataArray] = {}
+    if "counts" in products:
+        counts = bin_events(observation.events, geom)
+        variables["counts"] = _product(counts, "counts", "", geom)
+    if "exposure" in products:
+        variables["exposure"] = make_exposure(observation, geom)
+    if "background" in products:
+        variables["background"] = make_background(
+            observation, geom, integration=background_integration, bkg=bkg
+        )
+    if "psf" in products:
+        variables["psf"] = make_psf(observation, geom, rad=psf_rad)
+    if "edisp" in products:
+        variables["edisp"] = make_edisp(observation, geom)
+    if "mask_safe" in products:
+        variables["mask_safe"] = make_safe_mask(
+            observation,
+            geom,
+            methods,
+            background=variables.get("background"),
+            edisp=variables.get("edisp"),
+            bkg=bkg,
+        )
+    attrs = _dataset_attrs(observation, geom, methods if "mask_safe" in products else {})
+    irf_offset = [variables[name].attrs.pop("offset") for name in ("psf", "edisp") if name in variables]
+    if irf_offset:
+        attrs["irf_offset"] = float(irf_offset[0])
+    return xr.Dataset(variables, attrs=attrs)
+
+
+def _dataset_attrs(
+    observation: Observation, geom: xr.Dataset, methods: Mapping[str, Any]
+) -> dict[str, Any]:
+    """NetCDF-storable attributes of a map dataset: numbers and strings only."""
+    events_attrs = observation.events.attrs
+    pointing = observation.pointing
+    attrs: dict[str, Any] = {
+        "obs_id": int(observation.obs_id),
+        "livetime": float(observation.livetime),
+        "ontime": float(observation.ontime),
+        "deadc": float(observation.deadc),
+        "pointing_ra": float(pointing.ra),
+        "pointing_dec": float(pointing.dec),
+    }
+    if pointing.has_altaz:
+        attrs["pointing_alt"] = float(pointing.alt)
+        attrs["pointing_az"] = float(pointing.az)
+    if pointing.mode:
+        attrs["pointing_mode"] = str(pointing.mode)
+    attrs["frame"] = sky_frame(geom)
+    for key, kind in (
+        ("tstart", float),
+        ("tstop", float),
+        ("mjdref", float),
+        ("timesys", str),
+        ("time_start", str),
+        ("time_stop", str),
+    ):
+        if key in events_attrs and events_attrs[key] is not None:
+            attrs[key] = kind(events_attrs[key])
+    if "telescop" in events_attrs:
+        attrs["telescope"] = str(events_attrs["telescop"])
+    if methods:
+        attrs["safe_mask"] = ",".join(methods)
+    return attrs
