@@ -1,0 +1,197 @@
+"""Model parameters: immutable values with units, bounds, errors and links.
+
+A :class:`Parameter` never changes: fitting returns new parameters. Two
+parameters that carry the same non-empty ``link`` label are one free
+parameter in a fit (how a spectral index is shared between two sources or a
+background norm between datasets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+
+import astropy.units as u
+import numpy as np
+import pandas as pd
+
+from gammaxr.conventions import parse_unit
+from gammaxr.exceptions import GammaxrError, UnitError
+
+__all__ = ["Parameter", "ParameterError", "Parameters"]
+
+
+class ParameterError(GammaxrError, ValueError):
+    """A parameter value, bound or unit that is not valid."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter.
+
+    Attributes
+    ----------
+    name : str
+        Name, unique within its model.
+    value : float
+        Value, in ``unit``.
+    unit : str
+        Unit string (astropy / FITS spelling; empty for dimensionless).
+    min, max : float
+        Bounds, in ``unit`` (NaN: unbounded).
+    frozen : bool
+        Whether the fit keeps it fixed.
+    error : float
+        1-sigma error, in ``unit`` (NaN until fitted).
+    link : str
+        Label shared by linked parameters (empty: not linked).
+    scale : float
+        Typical magnitude; the optimiser sees ``value / scale``.
+    """
+
+    name: str
+    value: float
+    unit: str = ""
+    min: float = math.nan
+    max: float = math.nan
+    frozen: bool = False
+    error: float = math.nan
+    link: str = ""
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "min", float(self.min))
+        object.__setattr__(self, "max", float(self.max))
+        object.__setattr__(self, "error", float(self.error))
+        if not math.isfinite(self.value):
+            raise ParameterError(
+                f"parameter {self.name!r}: value must be finite, got {self.value}"
+            )
+        try:
+            parse_unit(self.unit, where=f"parameter {self.name!r}")
+        except UnitError as err:
+            raise ParameterError(str(err)) from err
+        if not math.isnan(self.min) and self.value < self.min:
+            raise ParameterError(
+                f"parameter {self.name!r}: value {self.value} is below its minimum {self.min}"
+            )
+        if not math.isnan(self.max) and self.value > self.max:
+            raise ParameterError(
+                f"parameter {self.name!r}: value {self.value} is above its maximum {self.max}"
+            )
+        scale = float(self.scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ParameterError(f"parameter {self.name!r}: scale must be positive, got {scale}")
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def quantity(self) -> u.Quantity:
+        """The value as an astropy Quantity."""
+        return u.Quantity(self.value, parse_unit(self.unit))
+
+    def to_value(self, unit: str) -> float:
+        """The value converted to ``unit``.
+
+        Raises
+        ------
+        UnitError
+            If the parameter's unit is not convertible to ``unit``.
+        """
+        try:
+            return float(self.quantity.to_value(parse_unit(unit)))
+        except u.UnitConversionError as err:
+            raise UnitError(
+                f"parameter {self.name!r}: unit {self.unit!r} is not convertible to {unit!r}"
+            ) from err
+
+    def with_value(self, value: float | u.Quantity, **changes) -> Parameter:
+        """A copy with a new value (a Quantity is converted to this parameter's unit)."""
+        if isinstance(value, u.Quantity):
+            try:
+                value = value.to_value(parse_unit(self.unit))
+            except u.UnitConversionError as err:
+                raise UnitError(
+                    f"parameter {self.name!r}: cannot set a value in {value.unit} "
+                    f"(expected a unit convertible to {self.unit!r})"
+                ) from err
+        return replace(self, value=float(value), **changes)
+
+    def with_unit(self, unit: str) -> Parameter:
+        """A copy expressed in another unit (value, bounds and error converted)."""
+        factor = self.to_value(unit) / self.value if self.value != 0 else None
+        if factor is None:
+            factor = float(u.Quantity(1.0, parse_unit(self.unit)).to_value(parse_unit(unit)))
+        return replace(
+            self,
+            value=self.value * factor,
+            unit=unit,
+            min=self.min * factor,
+            max=self.max * factor,
+            error=self.error * factor,
+            scale=self.scale * abs(factor),
+        )
+
+
+class Parameters(Mapping[str, Parameter]):
+    """An ordered, immutable set of parameters, looked up by name."""
+
+    def __init__(self, parameters: Iterable[Parameter] = ()) -> None:
+        items = list(parameters)
+        names = [p.name for p in items]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ParameterError(f"duplicate parameter names: {duplicated}")
+        self._items = {p.name: p for p in items}
+
+    def __getitem__(self, name: str) -> Parameter:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ParameterError(
+                f"no parameter {name!r}; the parameters are {list(self._items)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Parameters({', '.join(self._items)})"
+
+    @property
+    def free(self) -> list[Parameter]:
+        """The parameters that are not frozen."""
+        return [p for p in self._items.values() if not p.frozen]
+
+    def to_array(self) -> np.ndarray:
+        """Values as a float array, in order."""
+        return np.array([p.value for p in self._items.values()], dtype=float)
+
+    def replace(self, **changes: Parameter) -> Parameters:
+        """A copy with some parameters replaced, by name."""
+        unknown = sorted(set(changes) - set(self._items))
+        if unknown:
+            raise ParameterError(f"no parameters {unknown}; the parameters are {list(self)}")
+        return Parameters(changes.get(name, p) for name, p in self._items.items())
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The parameters as a DataFrame: one row each, indexed by name."""
+        rows = [
+            {
+                "name": p.name,
+                "value": p.value,
+                "unit": p.unit,
+                "error": p.error,
+                "min": p.min,
+                "max": p.max,
+                "frozen": p.frozen,
+                "link": p.link,
+            }
+            for p in self._items.values()
+        ]
+        columns = ["name", "value", "unit", "error", "min", "max", "frozen", "link"]
+        return pd.DataFrame(rows, columns=columns).set_index("name")
