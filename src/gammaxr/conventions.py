@@ -121,7 +121,7 @@ def require_units(da: xr.DataArray, unit: str | u.UnitBase, *, what: str | None 
             f"{what or da.name}: unit {have.to_string()!r} is not convertible to "
             f"{target.to_string()!r}"
         ) from err
-    out = da if factor == 1 else da * factor
+    out = da.copy(deep=False) if factor == 1 else da * factor
     out.attrs = {**da.attrs, "units": target.to_string("fits") if target != u.one else ""}
     return out
 

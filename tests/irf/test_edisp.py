@@ -48,6 +48,14 @@ def test_rows_sum_to_one_when_the_reco_axis_covers_migra(gauss_edisp):
     assert np.all(matrix.values >= 0)
 
 
+def test_axes_may_be_given_by_keyword(gauss_edisp, true_axis):
+    energy = gx.energy_axis(0.1, 100, nbin=5)
+    xr.testing.assert_identical(
+        migration_matrix(gauss_edisp, energy_true=true_axis, energy=energy, offset=0.5),
+        migration_matrix(gauss_edisp, true_axis, energy, offset=0.5),
+    )
+
+
 def test_offset_map_broadcasts_by_name(gauss_edisp, true_axis):
     energy = gx.energy_axis(0.1, 100, nbin=5)
     offset = xr.DataArray(np.linspace(0, 2, 6).reshape(2, 3), dims=("lat", "lon"))

@@ -8,8 +8,8 @@ broadcast by dim name, numpy arrays or scalars, and stays lazy on dask input.
 from __future__ import annotations
 
 from gammaxr.irf._evaluate import evaluate
+from gammaxr.irf._interpolate import interpolate
 from gammaxr.irf.edisp import migration_matrix
-from gammaxr.irf.interpolate import interpolate
 from gammaxr.irf.psf import (
     containment,
     containment_radius,

@@ -8,7 +8,7 @@ import xarray as xr
 
 from gammaxr.conventions import RAD
 from gammaxr.exceptions import DimensionError
-from gammaxr.irf.interpolate import interpolate
+from gammaxr.irf._interpolate import interpolate
 from gammaxr.irf.psf import evaluate_psf
 
 __all__ = ["evaluate"]

@@ -25,16 +25,16 @@ from gammaxr.conventions import (
     require_units,
 )
 from gammaxr.exceptions import DimensionError
-from gammaxr.irf.interpolate import interpolate
+from gammaxr.irf._interpolate import interpolate
 
 __all__ = ["migration_matrix"]
 
 
 def migration_matrix(
     edisp: xr.DataArray,
+    /,
     energy_true: xr.DataArray,
     energy: xr.DataArray,
-    /,
     *,
     fill_value: float | None = None,
     **coords: Any,

@@ -39,7 +39,7 @@ from gammaxr.conventions import (
     require_units,
 )
 from gammaxr.exceptions import DimensionError
-from gammaxr.irf.interpolate import (
+from gammaxr.irf._interpolate import (
     interpolate,
     interpolate_nodes,
     node_dim,
@@ -179,8 +179,8 @@ def evaluate_psf(
 
 def containment(
     psf: xr.DataArray | xr.Dataset,
-    rad_max: Any,
     /,
+    rad_max: Any,
     *,
     fill_value: float | None = None,
     **coords: Any,
@@ -246,8 +246,8 @@ def containment(
 
 def containment_radius(
     psf: xr.DataArray | xr.Dataset,
-    fraction: Any,
     /,
+    fraction: Any,
     *,
     fill_value: float | None = None,
     **coords: Any,
