@@ -9,6 +9,7 @@ import xarray as xr
 
 from gammaxr import axes as _axes
 from gammaxr import conventions as _conventions
+from gammaxr import irf as _irf
 
 if TYPE_CHECKING:
     import astropy.units as u
@@ -36,6 +37,26 @@ class DataArrayAccessor:
         """Exact solid angle of each sky pixel, sr, dims ``(lat, lon)``."""
         return _axes.solid_angle(self._obj)
 
+    def interpolate(self, *, fill_value: float | None = None, **coords) -> xr.DataArray:
+        """Evaluate an IRF at coordinates (see :func:`gammaxr.irf.interpolate`)."""
+        return _irf.interpolate(self._obj, fill_value=fill_value, **coords)
+
+    def containment(self, rad_max, *, fill_value: float | None = None, **coords) -> xr.DataArray:
+        """PSF containment within ``rad_max`` deg (see :func:`gammaxr.irf.containment`)."""
+        return _irf.containment(self._obj, rad_max, fill_value=fill_value, **coords)
+
+    def containment_radius(
+        self, fraction, *, fill_value: float | None = None, **coords
+    ) -> xr.DataArray:
+        """PSF radius containing ``fraction``, deg (see :func:`gammaxr.irf.containment_radius`)."""
+        return _irf.containment_radius(self._obj, fraction, fill_value=fill_value, **coords)
+
+    def migration_matrix(
+        self, energy_true: xr.DataArray, energy: xr.DataArray, **coords
+    ) -> xr.DataArray:
+        """Energy-dispersion migration matrix (see :func:`gammaxr.irf.migration_matrix`)."""
+        return _irf.migration_matrix(self._obj, energy_true, energy, **coords)
+
 
 @xr.register_dataset_accessor("gp")
 class DatasetAccessor:
@@ -51,3 +72,17 @@ class DatasetAccessor:
     def solid_angle(self) -> xr.DataArray:
         """Exact solid angle of each sky pixel, sr, dims ``(lat, lon)``."""
         return _axes.solid_angle(self._obj)
+
+    def evaluate_psf(self, *, rad, fill_value: float | None = None, **coords) -> xr.DataArray:
+        """Evaluate a parametric PSF, sr-1 (see :func:`gammaxr.irf.evaluate_psf`)."""
+        return _irf.evaluate_psf(self._obj, rad=rad, fill_value=fill_value, **coords)
+
+    def containment(self, rad_max, *, fill_value: float | None = None, **coords) -> xr.DataArray:
+        """PSF containment within ``rad_max`` deg (see :func:`gammaxr.irf.containment`)."""
+        return _irf.containment(self._obj, rad_max, fill_value=fill_value, **coords)
+
+    def containment_radius(
+        self, fraction, *, fill_value: float | None = None, **coords
+    ) -> xr.DataArray:
+        """PSF radius containing ``fraction``, deg (see :func:`gammaxr.irf.containment_radius`)."""
+        return _irf.containment_radius(self._obj, fraction, fill_value=fill_value, **coords)
