@@ -37,9 +37,7 @@ def gammapy_oriented_bkg(bkg: xr.DataArray) -> xr.DataArray:
     swap = {f"fov_lat{n}": f"fov_lon{n}" for n in names} | {
         f"fov_lon{n}": f"fov_lat{n}" for n in names
     }
-    renamed = bkg.rename({k: f"_{k}" for k in swap}).rename(
-        {f"_{k}": v for k, v in swap.items()}
-    )
+    renamed = bkg.rename({k: f"_{k}" for k in swap}).rename({f"_{k}": v for k, v in swap.items()})
     out = renamed.transpose("energy", "fov_lat", "fov_lon")
     return out.assign_attrs(fovalign="REVERSE_LON_RADEC")
 

@@ -278,8 +278,7 @@ def test_edisp_rows_zeroed_outside_safe_range():
     exposure_c = stacked.exposure.isel(CENTRE)
     npred = (exposure_c * flux * stacked.edisp).sum("energy_true")
     expected = sum(
-        (ds.exposure.isel(CENTRE) * flux * ds.edisp).sum("energy_true")
-        * ds.mask_safe.isel(CENTRE)
+        (ds.exposure.isel(CENTRE) * flux * ds.edisp).sum("energy_true") * ds.mask_safe.isel(CENTRE)
         for ds in (a, b)
     )
     np.testing.assert_allclose(npred, expected, rtol=1e-5)

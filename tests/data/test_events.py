@@ -291,8 +291,8 @@ def test_select_compound_circle_and_galactic_rectangle(synthetic_events):
     centre = CRAB.galactic
     rectangle = RectangleSkyRegion(centre, width=3.0 * u.deg, height=0.5 * u.deg)
     x, y = _tangent_plane(synthetic_events, centre, "galactic")
-    expected = (_separation(synthetic_events, CRAB) <= 1.0) & (np.abs(x) <= 1.5) & (
-        np.abs(y) <= 0.25
+    expected = (
+        (_separation(synthetic_events, CRAB) <= 1.0) & (np.abs(x) <= 1.5) & (np.abs(y) <= 0.25)
     )
     result = gx.select_region(synthetic_events, circle & rectangle)
     _assert_same_events(result, expected, synthetic_events)

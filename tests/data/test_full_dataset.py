@@ -1,8 +1,8 @@
 """The whole H.E.S.S. DL3 DR1 release: every run, its events and every IRF.
 
 Needs ``GAMMAXR_DATA`` (the folder holding ``hess-dl3-dr1``). All 105 runs are
-read once, in a module fixture (~20 s); the tests then check every run and
-report all failures together.
+read once, in a module fixture (20-30 s on one core); the tests then check
+every run and report all failures together.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def hess_store(data_dir):
 @pytest.fixture(scope="module")
 def loaded(hess_store):
     """Every observation with its events, GTI, pointing and IRFs read (and the time taken)."""
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     observations = hess_store.observations()
     for obs in observations:
         _ = obs.events, obs.gti, obs.pointing, obs.irfs
-    return observations, time.perf_counter() - start
+    return observations, (time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def test_index_tables(hess_store):
@@ -57,7 +57,8 @@ def test_index_tables(hess_store):
     assert len(hdus) == 6 * N_RUNS
     types = hdus.groupby("obs_id")["hdu_type"].apply(sorted)
     assert all(t == ["aeff", "bkg", "edisp", "events", "gti", "psf"] for t in types)
-    assert set(hdus["hdu_class"]) == {"events", "gti", "aeff_2d", "edisp_2d", "psf_table", "bkg_3d"}
+    classes = {"events", "gti", "aeff_2d", "edisp_2d", "psf_table", "bkg_3d"}
+    assert set(hdus["hdu_class"]) == classes
     crab = SkyCoord(83.633, 22.014, unit="deg")
     assert hess_store.select_cone(crab, 3).obs_ids == [23523, 23526, 23559, 23592]
     pks = hess_store.select(table.query("object == 'PKS 2155-304'"))
@@ -65,10 +66,11 @@ def test_index_tables(hess_store):
 
 
 def test_load_time(loaded):
-    observations, seconds = loaded
+    observations, (wall, cpu) = loaded
     assert len(observations) == N_RUNS
-    print(f"\nread {N_RUNS} runs (events, GTI, pointing, 4 IRFs) in {seconds:.1f} s")
-    assert seconds < 60
+    print(f"\nread {N_RUNS} runs (events, GTI, pointing, 4 IRFs): {wall:.1f} s, {cpu:.1f} s CPU")
+    # CPU time, so that a busy machine does not fail the test (~20-30 s when idle).
+    assert cpu < 60
 
 
 def test_every_run_has_its_events(loaded, hess_store):
@@ -139,9 +141,9 @@ def test_every_run_has_all_irfs(loaded, hess_store):
                 problems.append(f"{where}: negative values down to {values.min():.3g}")
             if not values.any():
                 problems.append(f"{where}: all zero")
-            for dim in dims:
-                if not _edges_ok(irf, dim):
-                    problems.append(f"{where}: axis {dim} not increasing")
+            problems.extend(
+                f"{where}: axis {dim} not increasing" for dim in dims if not _edges_ok(irf, dim)
+            )
             shapes.setdefault(name, set()).add(irf.shape)
         aeff = irfs["aeff"]
         threshold = hess_store.obs_table.loc[obs.obs_id, "safe_energy_lo"]

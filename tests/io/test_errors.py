@@ -56,9 +56,7 @@ def rewrite_table(
         if col.name in replace:
             cell, dim = replace[col.name]
             columns.append(
-                fits.Column(
-                    col.name, format=f"{cell.size}E", unit=col.unit, dim=dim, array=[cell]
-                )
+                fits.Column(col.name, format=f"{cell.size}E", unit=col.unit, dim=dim, array=[cell])
             )
             continue
         columns.append(
@@ -164,6 +162,17 @@ def test_truncated_fits_file(tmp_path):
     names(str(info.value), str(path), "truncated", "EVENTS")
 
 
+def test_truncated_gzip_file(tmp_path):
+    """astropy stops quietly where a gzip stream ends: the error must say truncated."""
+    written = write_event_file(tmp_path / "events.fits.gz", 2000, rng=1)
+    data = written.path.read_bytes()
+    path = tmp_path / "truncated.fits.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(DataFileError) as info:
+        read_events(path)
+    names(str(info.value), str(path), "truncated or corrupt gzip file")
+
+
 # --- HDUs and classes -----------------------------------------------------------------
 
 
@@ -182,9 +191,7 @@ def test_missing_hdu(tmp_path):
 
 
 def test_unknown_hdu_class_from_header(tmp_path):
-    irf = write_irf_file(
-        tmp_path / "aeff.fits", "aeff_2d", header={"HDUCLAS4": "AEFF_3D"}, rng=3
-    )
+    irf = write_irf_file(tmp_path / "aeff.fits", "aeff_2d", header={"HDUCLAS4": "AEFF_3D"}, rng=3)
     with pytest.raises(HDUClassError) as info:
         read_irf(irf.path, "AEFF")
     names(str(info.value), str(irf.path), "'AEFF'", "HDUCLAS4='AEFF_3D'", "EFF_AREA", "aeff_2d")

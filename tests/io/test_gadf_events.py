@@ -296,3 +296,20 @@ def test_hess_full_release_event_counts(data_dir):
         events = read_events(path)
         assert len(events) == obs_index.loc[obs_id, "event_count"], obs_id
         assert events.attrs["livetime"] == pytest.approx(obs_index.loc[obs_id, "livetime"])
+
+
+def test_integer_column_is_converted_in_float(tmp_path):
+    """An integer column with a unit to convert must not be truncated (GeV -> TeV)."""
+    written = write_event_file(tmp_path / "events.fits", 6, rng=12)
+    with fits.open(written.path) as hdul:
+        table = hdul["EVENTS"]
+        columns = [c for c in table.columns if c.name != "ENERGY"]
+        energy_gev = np.array([150, 900, 1200, 75, 30000, 999], dtype=np.int32)
+        columns.append(fits.Column("ENERGY", format="J", unit="GeV", array=energy_gev))
+        new = fits.BinTableHDU.from_columns(columns, name="EVENTS")
+        for key in written.header:
+            new.header[key] = table.header[key]
+        fits.HDUList([fits.PrimaryHDU(), new]).writeto(tmp_path / "int.fits")
+    events = read_events(tmp_path / "int.fits")
+    assert events["energy"].dtype == np.float64
+    np.testing.assert_allclose(events["energy"], energy_gev / 1000.0, rtol=1e-15)

@@ -163,9 +163,7 @@ def test_datastore_reads_what_was_written(tmp_path):
         obs = store.observation(obs_id)
         events = obs.events
         assert len(events) == 20 + number == store.obs_table.loc[obs_id, "event_count"]
-        np.testing.assert_array_equal(
-            events["energy"], written.events[obs_id].columns["ENERGY"]
-        )
+        np.testing.assert_array_equal(events["energy"], written.events[obs_id].columns["ENERGY"])
         assert events.attrs["obs_id"] == obs_id
         pd.testing.assert_frame_equal(events, read_events(written.events[obs_id].path))
         for hdu_type, hdu_class in (("aeff", "aeff_2d"), ("bkg", "bkg_3d")):

@@ -47,9 +47,7 @@ def test_separation_matches_astropy(lon1, lat1, lon2, lat2):
 def test_separation_small_angles_are_accurate():
     # Vincenty keeps full relative precision for tiny separations.
     for delta in (1e-3, 1e-6, 1e-9):
-        assert angular_separation(83.6, 22.0, 83.6, 22.0 + delta) == pytest.approx(
-            delta, rel=1e-6
-        )
+        assert angular_separation(83.6, 22.0, 83.6, 22.0 + delta) == pytest.approx(delta, rel=1e-6)
 
 
 def test_separation_broadcasts_numpy():

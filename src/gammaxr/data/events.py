@@ -224,9 +224,12 @@ def bin_events(
         counts = np.bincount(index[index >= 0], minlength=energy_edges.size - 1)
         attrs["region"] = region_to_string(region)
         return xr.DataArray(
-            counts.astype(np.int64), dims=(ENERGY,), coords=energy_coords, name="counts",
+            counts.astype(np.int64, copy=False),
+            dims=(ENERGY,),
+            coords=energy_coords,
+            name="counts",
             attrs=attrs,
-        )  # fmt: skip
+        )
     if LAT not in geom.dims:
         raise DimensionError("bin_events: the geometry has 'lon' but no 'lat' dim")
     frame = sky_frame(geom)
@@ -246,6 +249,9 @@ def bin_events(
     )
     attrs["frame"] = frame
     return xr.DataArray(
-        counts.astype(np.int64), dims=(ENERGY, LAT, LON), coords=coords, name="counts",
+        counts.astype(np.int64, copy=False),
+        dims=(ENERGY, LAT, LON),
+        coords=coords,
+        name="counts",
         attrs=attrs,
-    )  # fmt: skip
+    )

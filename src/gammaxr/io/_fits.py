@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import zlib
 from collections.abc import Iterator
@@ -28,53 +29,83 @@ __all__ = ["column", "column_unit", "find_hdu", "has_column", "open_fits", "snak
 def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
     """Open a FITS file (memory-mapped where possible), raising :class:`DataFileError`.
 
-    Every header is read on opening, so a file that is not FITS, a corrupt
-    gzip stream and a file shorter than its headers announce are reported
-    here, naming the file, rather than as a bare error when data are read.
+    HDUs are loaded as they are reached (a compressed file is only decompressed
+    up to the HDU wanted). A file that is not FITS, or not a readable gzip
+    stream, is reported here; a later HDU that cannot be read, or a file shorter
+    than an HDU needs, by :func:`find_hdu`. Each error names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
     try:
-        hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
+        hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
     except (OSError, EOFError, zlib.error) as err:
         raise DataFileError(f"{path}: not a readable FITS file ({err})") from err
     try:
-        _check_complete(hdul, path)
         yield hdul
     finally:
         hdul.close()
 
 
-def _check_complete(hdul: fits.HDUList, path: Path) -> None:
-    """Raise :class:`DataFileError` if an uncompressed file is shorter than its HDUs need."""
-    if path.suffix.lower() in (".gz", ".bz2", ".z", ".zip"):
-        return  # a truncated compressed stream fails on opening or loses its last HDUs
-    size = path.stat().st_size
-    for index in range(len(hdul)):
-        info = hdul.fileinfo(index)
-        if info is None:
-            continue
-        end = int(info["datLoc"]) + int(info["datSpan"])
-        if end > size:
-            raise DataFileError(
-                f"{path}: truncated FITS file: HDU {index} ({hdul[index].name!r}) needs "
-                f"{end} bytes but the file has {size}"
-            )
-
-
 def find_hdu(hdul: fits.HDUList, name: str | int, *, path: str | Path) -> fits.BinTableHDU:
-    """Return an HDU by EXTNAME (case-insensitive) or index, raising :class:`MissingHDUError`."""
+    """Return an HDU by EXTNAME (case-insensitive) or index.
+
+    Raises
+    ------
+    MissingHDUError
+        If the file has no such HDU (the message lists those it has).
+    DataFileError
+        If the file is corrupt before that HDU, or shorter than the HDU needs.
+    """
+    path = Path(path)
+    try:
+        index = _hdu_index(hdul, name)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataFileError(f"{path}: not a readable FITS file ({err})") from err
+    if index is None:
+        _check_stream(path)  # astropy stops quietly at the end of a truncated gzip stream
+        present = [hdu.name for hdu in hdul]
+        raise MissingHDUError(f"{path}: no HDU {name!r}; the file has {present}")
+    _check_complete(hdul, index, path)
+    return hdul[index]
+
+
+def _hdu_index(hdul: fits.HDUList, name: str | int) -> int | None:
     if isinstance(name, int):
-        if 0 <= name < len(hdul):
-            return hdul[name]
-    else:
-        wanted = name.strip().upper()
-        for hdu in hdul:
-            if hdu.name.strip().upper() == wanted:
-                return hdu
-    present = [hdu.name for hdu in hdul]
-    raise MissingHDUError(f"{path}: no HDU {name!r}; the file has {present}")
+        return name if 0 <= name < len(hdul) else None
+    wanted = name.strip().upper()
+    for index, hdu in enumerate(hdul):
+        if hdu.name.strip().upper() == wanted:
+            return index
+    return None
+
+
+def _check_stream(path: Path) -> None:
+    """Raise :class:`DataFileError` if a gzip file does not decompress to its end."""
+    if path.suffix.lower() != ".gz":
+        return
+    try:
+        with gzip.open(path) as stream:
+            while stream.read(1 << 22):
+                pass
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataFileError(f"{path}: truncated or corrupt gzip file ({err})") from err
+
+
+def _check_complete(hdul: fits.HDUList, index: int, path: Path) -> None:
+    """Raise :class:`DataFileError` if an uncompressed file is shorter than an HDU needs."""
+    if path.suffix.lower() in (".gz", ".bz2", ".z", ".zip"):
+        return  # a truncated compressed stream fails to decompress or loses its last HDUs
+    info = hdul.fileinfo(index)
+    if info is None:
+        return
+    end = int(info["datLoc"]) + int(info["datSpan"])
+    size = path.stat().st_size
+    if end > size:
+        raise DataFileError(
+            f"{path}: truncated FITS file: HDU {index} ({hdul[index].name!r}) needs "
+            f"{end} bytes but the file has {size}"
+        )
 
 
 def has_column(hdu: fits.BinTableHDU, name: str) -> bool:

@@ -44,9 +44,12 @@ How that is achieved
 - **Encodings** of the input (e.g. chunks or compressors from the file it
   was read from) are dropped, so a dataset read from one format can be
   written to the other. NetCDF data variables are compressed (zlib level 4
-  with shuffle); Zarr uses zarr-python's default compressor and the chunks of
-  a Dask-backed input (made regular where needed). No ``_FillValue`` is
-  written for numeric variables: NaN is stored as NaN.
+  with shuffle); Zarr uses zarr-python's default compressor. Data variables
+  are stored in the chunks of a Dask-backed input (made regular for Zarr
+  where needed), else one observation per chunk when they have an
+  ``obs_id`` dim (so ``read_dataset(path, chunks={})`` gives one Dask task
+  per observation), else in the library's default chunks. No ``_FillValue``
+  is written for numeric variables: NaN is stored as NaN.
 
 Zarr stores are written without consolidated metadata (not part of the Zarr 3
 specification) and read without it.
@@ -64,6 +67,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from gammaxr.conventions import OBS_ID
 from gammaxr.exceptions import DataFileError, FormatError
 
 __all__ = ["ENCODING_ATTR", "read_dataset", "write_dataset"]
@@ -169,7 +173,10 @@ def write_dataset(
         }
         out.to_netcdf(path, mode="w", format="NETCDF4", engine="netcdf4", encoding=encoding)
     elif fmt == "zarr":
-        encoding = {name: _zarr_encoding(var) for name, var in out.variables.items()}
+        encoding = {
+            name: _zarr_encoding(var, is_data=name in ds.data_vars)
+            for name, var in out.variables.items()
+        }
         out.to_zarr(path, mode="w", consolidated=False, encoding=encoding)
     else:  # pragma: no cover - _resolve_format only returns known formats
         raise FormatError(f"write_dataset: unknown format {fmt!r}")
@@ -262,14 +269,31 @@ def _netcdf_encoding(var: xr.Variable, *, is_data: bool) -> dict[str, Any]:
     encoding: dict[str, Any] = {}
     if var.dtype.kind in "iuf":
         encoding["_FillValue"] = None
-        if is_data and var.ndim > 0:
+        if is_data and var.ndim > 0 and var.size > 0:
             encoding.update(zlib=True, complevel=4, shuffle=True)
+            chunks = _storage_chunks(var)
+            if chunks is not None:
+                encoding["chunksizes"] = chunks
     return encoding
 
 
-def _zarr_encoding(var: xr.Variable) -> dict[str, Any]:
+def _zarr_encoding(var: xr.Variable, *, is_data: bool) -> dict[str, Any]:
     """Zarr encoding of one variable: no fill value for numbers and bools."""
-    return {"_FillValue": None} if var.dtype.kind in "biuf" else {}
+    encoding: dict[str, Any] = {"_FillValue": None} if var.dtype.kind in "biuf" else {}
+    if is_data and var.chunks is None and var.size > 0:
+        chunks = _storage_chunks(var)
+        if chunks is not None:
+            encoding["chunks"] = chunks
+    return encoding
+
+
+def _storage_chunks(var: xr.Variable) -> tuple[int, ...] | None:
+    """Chunk shape on disk: the Dask chunks, or one observation per chunk, or the default."""
+    if var.chunks is not None:
+        return tuple(max(1, sizes[0]) for sizes in var.chunks)
+    if OBS_ID in var.dims:
+        return tuple(1 if dim == OBS_ID else max(1, size) for dim, size in var.sizes.items())
+    return None
 
 
 def _regular_chunks(var: xr.Variable) -> xr.Variable:

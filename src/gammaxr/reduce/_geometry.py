@@ -20,9 +20,17 @@ longitude of astropy's ``SkyOffsetFrame`` centred on the pointing, so
 * ALTAZ: ``fov_lon > 0`` towards *decreasing* azimuth, ``fov_lat > 0``
   towards increasing altitude.
 
-gammaxr follows that convention, so background models made for Gammapy (the
-H.E.S.S., CTAO and MAGIC/LST DL3 files) are read the same way. (A file whose
-longitude runs the other way is what Gammapy calls ``REVERSE_LON_RADEC``.)
+gammaxr follows that convention, so background models made for Gammapy are
+read the same way. A model whose longitude runs the other way carries
+``attrs["fovalign"] = "REVERSE_LON_RADEC"`` (Gammapy's name; Gammapy sets it
+for the legacy H.E.S.S. files written by ``SASH FITS::EventListWriter`` with
+``HDUVERS = 0.2``, such as the H.E.S.S. DL3 DR1 release).
+
+Checked against ``gammapy.utils.coordinates.sky_to_fov`` and ``FoVICRSFrame``
+(Gammapy 2.1): a point 1 deg east of the pointing (larger RA) has
+``fov_lon = -0.93`` deg at Dec 21.5 deg; ``tests/reduce`` compares
+:func:`rotate_to_fov` with astropy's ``SkyOffsetFrame`` (longitude negated) for
+RADEC and AltAz.
 """
 
 from __future__ import annotations
@@ -194,7 +202,7 @@ def altaz_fov(geom: xr.Dataset | xr.DataArray, observation: Observation):
 
 
 def radec_fov(geom: xr.Dataset | xr.DataArray, pointing: Pointing):
-    """FoV coordinates of the pixel centres in the RADEC-aligned frame, deg, dims ``(lat, lon)``."""
+    """FoV coordinates of the pixel centres in the RADEC-aligned frame, deg, on ``(lat, lon)``."""
     ra, dec = _radec_arrays(geom)
     fov_lon, fov_lat = rotate_to_fov(ra, dec, pointing.ra, pointing.dec)
     return _sky_array(geom, fov_lon, "fov_lon", "deg"), _sky_array(geom, fov_lat, "fov_lat", "deg")

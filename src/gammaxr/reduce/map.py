@@ -126,8 +126,10 @@ def make_exposure(observation: Observation, geom: xr.Dataset | xr.DataArray) -> 
     aeff = require_units(observation.aeff, "m2", what="aeff")
     offset = pixel_offset(geom, observation.pointing)
     energy_true = _energies(geom, ENERGY_TRUE)
-    values = interpolate(aeff, energy_true=energy_true, offset=offset)
-    inside = domain_mask(aeff, energy_true=energy_true, offset=offset)
+    # Interpolating along energy on the IRF grid first, then in offset, gives the same
+    # numbers as one bilinear interpolation (a tensor product) with half the work.
+    values = interpolate(interpolate(aeff, energy_true=energy_true), offset=offset)
+    inside = domain_mask(aeff, energy_true=energy_true) & domain_mask(aeff, offset=offset)
     exposure = values.where(inside, 0.0) * observation.livetime
     exposure = exposure.transpose(ENERGY_TRUE, LAT, LON).astype(np.float32)
     return _product(exposure, "exposure", "m2 s", geom)
@@ -225,20 +227,27 @@ def make_background(
     samples, starts = _energy_samples(bkg, bin_edges, integration)
     energy = xr.DataArray(samples, dims=_SAMPLE, attrs={"units": "TeV"})
     log_rate = np.log(bkg.clip(min=_TINY)).assign_attrs(units="")
-    log_values = interpolate(log_rate, energy=energy, **spatial)
-    inside = domain_mask(bkg, energy=energy, **spatial)
-    log_values = log_values.where(inside, -np.inf)
+    # Multilinear interpolation is a tensor product, so interpolating along energy
+    # on the IRF grid first and then across the field gives the same numbers with
+    # half the corners per pixel.
+    log_spectra = interpolate(log_rate, energy=energy)
+    log_values = interpolate(log_spectra, **spatial)
     integral = xr.apply_ufunc(
         _integrate_power_law,
         log_values,
-        input_core_dims=[[_SAMPLE]],
+        domain_mask(bkg, **spatial),
+        input_core_dims=[[_SAMPLE], []],
         output_core_dims=[[ENERGY]],
-        kwargs={"log_energy": np.log(samples), "starts": starts},
+        kwargs={
+            "log_energy": np.log(samples),
+            "starts": starts,
+            "energy_inside": np.asarray(domain_mask(bkg, energy=energy).values, dtype=bool),
+        },
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {ENERGY: bin_edges.size - 1}},
     )
-    counts = integral * solid_angle(geom) * observation.ontime
+    counts = integral * (solid_angle(geom) * observation.ontime)
     counts = counts.transpose(ENERGY, LAT, LON).astype(np.float32)
     return _product(counts, "background", "", geom)
 
@@ -264,26 +273,41 @@ def _energy_samples(
 
 
 def _integrate_power_law(
-    log_values: np.ndarray, *, log_energy: np.ndarray, starts: np.ndarray
+    log_values: np.ndarray,
+    inside: np.ndarray,
+    *,
+    log_energy: np.ndarray,
+    starts: np.ndarray,
+    energy_inside: np.ndarray,
 ) -> np.ndarray:
     """Integral over each bin of a rate that is a power law between samples.
 
     ``log_values`` (..., n_samples) holds ``log(rate)`` at the samples
-    ``log_energy``; the integral of a power law between ``(E1, r1)`` and
-    ``(E2, r2)`` is ``ln(E2/E1)`` times the logarithmic mean of ``E1 r1`` and
-    ``E2 r2``. Segments are summed from ``starts[i]`` to ``starts[i + 1]``.
+    ``log_energy``; the rate is zero where ``inside`` (broadcast over ``...``)
+    or ``energy_inside`` (n_samples) is False. The integral of a power law
+    between ``(E1, r1)`` and ``(E2, r2)`` is ``ln(E2/E1)`` times the
+    logarithmic mean of ``E1 r1`` and ``E2 r2``; segments are summed from
+    ``starts[i]`` to ``starts[i + 1]``.
     """
-    low = log_values[..., :-1] + log_energy[:-1]
-    high = log_values[..., 1:] + log_energy[1:]
-    width = np.diff(log_energy)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        delta = high - low
-        a, b = np.exp(low), np.exp(high)
+    # Work with the samples on the first axis: that is how the interpolation lays
+    # them out in memory, so the arithmetic runs on contiguous data.
+    log_values = np.moveaxis(log_values, -1, 0)
+    log_flux = np.where(
+        energy_inside.reshape((-1,) + (1,) * (log_values.ndim - 1)) & inside,
+        log_values + log_energy.reshape((-1,) + (1,) * (log_values.ndim - 1)),
+        -np.inf,
+    )
+    flux = np.exp(log_flux)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = np.diff(log_flux, axis=0)
+        segments = np.diff(flux, axis=0) / delta
         small = np.abs(delta) < 1e-8
-        log_mean = np.where(small, a * (1 + 0.5 * delta), (b - a) / np.where(small, 1.0, delta))
-    valid = np.isfinite(low) & np.isfinite(high)
-    segments = np.where(valid, width * log_mean, 0.0)
-    return np.add.reduceat(segments, starts, axis=-1)
+    if small.any():
+        segments = np.where(small, flux[:-1] * (1 + 0.5 * delta), segments)
+    # A zero rate at either end (outside the IRF) gives inf/inf or 0/0: no contribution.
+    width = np.diff(log_energy).reshape((-1,) + (1,) * (log_values.ndim - 1))
+    segments = np.where(np.isfinite(segments), segments, 0.0) * width
+    return np.moveaxis(np.add.reduceat(segments, starts, axis=0), 0, -1)
 
 
 def make_psf(
@@ -387,9 +411,7 @@ def make_edisp(
 
 def _product(da: xr.DataArray, name: str, units: str, geom) -> xr.DataArray:
     """Name a product, give it only ``units``, and the geometry's coordinates on its dims."""
-    coords = {
-        key: coord for key, coord in geom.coords.items() if set(coord.dims) <= set(da.dims)
-    }
+    coords = {key: coord for key, coord in geom.coords.items() if set(coord.dims) <= set(da.dims)}
     da = da.assign_coords(coords)
     da.name = name
     da.attrs = {"units": units}
@@ -508,7 +530,9 @@ def make_map_dataset(
             bkg=bkg,
         )
     attrs = _dataset_attrs(observation, geom, methods if "mask_safe" in products else {})
-    irf_offset = [variables[name].attrs.pop("offset") for name in ("psf", "edisp") if name in variables]
+    irf_offset = [
+        variables[name].attrs.pop("offset") for name in ("psf", "edisp") if name in variables
+    ]
     if irf_offset:
         attrs["irf_offset"] = float(irf_offset[0])
     return xr.Dataset(variables, attrs=attrs)

@@ -223,7 +223,7 @@ def mask_aeff_max(
         output_dtypes=[np.float64],
     )
     mask = energy_mask(geom, energy_min=threshold).rename("mask_aeff_max")
-    return mask.assign_attrs(energy_min=float(threshold))
+    return mask.assign_attrs(energy_min=float(threshold)) if threshold.ndim == 0 else mask
 
 
 def _first_crossing(
@@ -321,11 +321,11 @@ def mask_edisp_bias(
         output_dtypes=[np.float64],
     )
     mask = energy_mask(geom, energy_min=threshold).rename("mask_edisp_bias")
-    return mask.assign_attrs(energy_min=float(threshold))
+    return mask.assign_attrs(energy_min=float(threshold)) if threshold.ndim == 0 else mask
 
 
 def _bias_threshold_kernel(bias: np.ndarray, *, energies: np.ndarray, level: float):
-    """Reco energy ``E_true * (1 + level)`` where the bias first falls to ``level`` after its peak."""
+    """Reco energy ``E_true * (1 + level)``, the bias falling to ``level`` after its peak."""
     start = np.argmax(np.where(np.isnan(bias), -np.inf, bias), axis=-1)
     root = _first_crossing(bias, energies, np.full(bias.shape[:-1], level), start)
     root = np.where(np.isnan(root), energies[start], root)
@@ -434,12 +434,12 @@ def make_safe_mask(
 
     spec = safe_mask_methods(methods)
     require_dims(geom, (ENERGY, LAT, LON), what="make_safe_mask geometry")
-    full = xr.ones_like(geom.coords[ENERGY], dtype=bool) & xr.ones_like(
-        geom.coords[LAT], dtype=bool
-    ) & xr.ones_like(geom.coords[LON], dtype=bool)
-    mask = full.transpose(ENERGY, LAT, LON)
-    if background is not None:
-        mask = mask & mask_bkg_invalid(background)
+    background_given = background is not None
+    # Combine the 1-D energy masks and the 2-D sky masks first, then broadcast once.
+    energy_ok = xr.ones_like(geom.coords[ENERGY], dtype=bool).reset_coords(drop=True)
+    sky_ok = xr.ones_like(geom.coords[LAT], dtype=bool).reset_coords(drop=True) & xr.ones_like(
+        geom.coords[LON], dtype=bool
+    ).reset_coords(drop=True)
     for name, options in spec.items():
         if name == "offset-max":
             part = mask_offset_max(observation, geom, **options)
@@ -456,6 +456,14 @@ def make_safe_mask(
             part = mask_bkg_peak(background)
         else:  # pragma: no cover - safe_mask_methods rejects unknown names
             raise ConfigError(f"unknown safe-mask method {name!r}")
-        mask = mask & part.drop_vars([c for c in part.coords if c not in mask.coords])
+        part = part.reset_coords(drop=True).drop_vars(list(part.indexes))
+        if part.dims == (ENERGY,):
+            energy_ok = energy_ok & part
+        else:
+            sky_ok = sky_ok & part
+    mask = energy_ok & sky_ok
+    if background_given:
+        invalid = mask_bkg_invalid(background)
+        mask = mask & invalid.reset_coords(drop=True).drop_vars(list(invalid.indexes))
     mask = mask.transpose(ENERGY, LAT, LON)
     return _mask(mask, geom, "mask_safe")
