@@ -157,9 +157,26 @@ def test_concat_observations_custom_per_obs(observations):
     joint = concat_observations(observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg"})
     assert joint.zenith.attrs == {"units": "deg"}
     np.testing.assert_array_equal(joint.zenith, [20.0, 21.0, 22.0])
+    # Per-observation strings keep their type; live times become float64.
+    for i, ds in enumerate(observations):
+        ds.attrs.update(time_start=f"2004-12-0{i + 4}T22:00:00", livetime=1000 + i)
+    joint = concat_observations(
+        observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg", "time_start": ""}
+    )
+    assert joint.time_start.dtype.kind == "U"
+    assert joint.time_start.values.tolist()[1] == "2004-12-05T22:00:00"
+    assert joint.livetime.dtype == np.float64
+    observations[0].attrs["zenith"] = [20.0, 21.0]
+    with pytest.raises(FormatError, match="'zenith' must be a number or a string"):
+        concat_observations(
+            observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg", "time_start": ""}
+        )
     # per_obs replaces the default: attributes left out must then agree.
+    observations[0].attrs["zenith"] = 20.0
     with pytest.raises(FormatError, match="ontime"):
-        concat_observations(observations, per_obs={"livetime": "s", "zenith": "deg"})
+        concat_observations(
+            observations, per_obs={"livetime": "s", "zenith": "deg", "time_start": ""}
+        )
 
 
 @pytest.mark.parametrize(
@@ -431,7 +448,7 @@ def mask_sets(draw):
     return spatial, [np.reshape(m, shape) for m in masks], seed, split
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mask_sets())
 def test_stack_associative_property(case):
     spatial, masks, seed, split = case

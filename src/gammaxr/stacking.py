@@ -21,8 +21,8 @@ variable        stacked value
 ``edisp``       ``sum_i w_i m_i(E, c) K_i / sum_i w_i``: each observation's migration
                 rows are zeroed in reco bins outside its safe range at the centre ``c``,
                 so stacked rows sum to less than one where observations' safe ranges
-                differ, and ``exposure * edisp`` predicts exactly the stacked counts'
-                masked sum
+                differ, and stacked ``exposure * edisp`` reproduces the sum of the
+                observations' safe predicted counts
 ``livetime``    ``sum_i`` over observations with any safe bin (as Gammapy); also
                 ``ontime``
 ==============  ======================================================================
@@ -117,10 +117,12 @@ def concat_observations(
         Datasets on one geometry, each with an integer ``attrs["obs_id"]``
         (unique) and no ``obs_id`` dim.
     per_obs : mapping of str to str, optional
-        Attributes that differ between observations, mapped to their unit; each
-        one present becomes a ``(obs_id)`` float variable with
-        ``attrs["units"]``. Default :data:`PER_OBSERVATION_ATTRS` (``livetime``
-        and ``ontime`` in s, ``deadc``, ``tstart`` and ``tstop`` in s).
+        Attributes that differ between observations (numbers or strings),
+        mapped to their unit; each one present becomes a ``(obs_id)`` variable
+        with ``attrs["units"]`` (float64 for ``livetime`` and ``ontime``, else
+        of the attribute's own type). It replaces the default,
+        :data:`PER_OBSERVATION_ATTRS`: ``livetime`` and ``ontime`` in s,
+        ``deadc``, ``tstart`` and ``tstop`` in s.
 
     Returns
     -------
@@ -391,12 +393,23 @@ def _weighted_mean(
 
 
 def _promote(ds: xr.Dataset, per_obs: Mapping[str, str], *, drop: Sequence[str]) -> xr.Dataset:
-    """Per-observation attrs of ``ds`` as 0-d variables; ``drop`` attrs removed."""
+    """Per-observation attrs of ``ds`` as 0-d variables; ``drop`` attrs removed.
+
+    Live and on times become float64; other attrs keep their type (a number or string).
+    """
     out = ds.copy(deep=False)
     out.attrs = {key: value for key, value in ds.attrs.items() if key not in drop}
     for key, units in per_obs.items():
-        if key in out.attrs:
-            out[key] = xr.DataArray(float(out.attrs.pop(key)), attrs={"units": units})
+        if key not in out.attrs:
+            continue
+        value = np.asarray(out.attrs.pop(key))
+        if value.ndim != 0 or value.dtype.kind not in "iufU":
+            raise FormatError(
+                f"per-observation attr {key!r} must be a number or a string, got {value!r}"
+            )
+        if key in _SUMMED_TIMES:
+            value = value.astype(np.float64)
+        out[key] = xr.DataArray(value, attrs={"units": units})
     return out
 
 

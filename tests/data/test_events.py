@@ -619,3 +619,41 @@ def test_bin_events_equals_histogramdd(events_factory, case):
         events.loc[rows, "dec"] = rng.choice(lat_edges, n_edges)
         events.loc[rows, "energy"] = rng.choice(energy_edges, n_edges)
     _check_counts(events, geom)
+
+
+# --- golden numbers from Gammapy 2.1 (EventList.select_*) on run 23523 ---------------
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        (lambda ev: gx.select_energy(ev, 1.0, 10.0), 2972),
+        (lambda ev: gx.select_offset(ev, 0.0, 2.5), 6320),
+        (lambda ev: gx.select_region(ev, CircleSkyRegion(CRAB, 0.2 * u.deg)), 313),
+        (lambda ev: gx.select_region(ev, "icrs;circle(83.633333,22.014444,0.3)"), 424),
+        (lambda ev: gx.select_region(ev, RectangleSkyRegion(CRAB, 3 * u.deg, 0.5 * u.deg)), 973),
+        (
+            lambda ev: gx.select_region(
+                ev, RectangleSkyRegion(CRAB.galactic, 3 * u.deg, 0.5 * u.deg)
+            ),
+            913,
+        ),
+        (
+            lambda ev: gx.select_region(
+                ev, CircleSkyRegion(SkyCoord(184.5, -5.8, unit="deg", frame="galactic"), 1 * u.deg)
+            ),
+            1739,
+        ),
+    ],
+    ids=[
+        "energy",
+        "offset",
+        "circle",
+        "ds9",
+        "rectangle",
+        "galactic-rectangle",
+        "galactic-circle",
+    ],
+)
+def test_selections_match_gammapy(crab_obs, select, expected):
+    assert len(select(crab_obs.events)) == expected

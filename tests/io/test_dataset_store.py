@@ -510,7 +510,7 @@ def datasets(draw):
     return ds
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ds=datasets())
 def test_round_trip_property(ds):
     with tempfile.TemporaryDirectory() as tmp:

@@ -138,8 +138,9 @@ def test_folder_is_not_a_file(tmp_path):
         ("text.fits", b"this is not a FITS file\n" * 200),
         ("empty.fits", b""),
         ("bad-gzip.fits.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 50),
-        ("gzipped-text.fits.gz", gzip.compress(b"not FITS at all " * 400)),
+        ("gzipped-text.fits.gz", gzip.compress(b"not FITS at all " * 400, mtime=0)),
     ],
+    ids=["text", "empty", "bad-gzip", "gzipped-text"],
 )
 @pytest.mark.filterwarnings("ignore:Error validating header")  # astropy warns, then raises
 def test_corrupt_non_fits_file(tmp_path, name, content):

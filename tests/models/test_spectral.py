@@ -56,7 +56,7 @@ def quad_log(func, emin, emax, power=0, points=()):
 
 
 def reference_integrals(func, power=0, points=()):
-    return np.array([quad_log(func, a, b, power, points) for a, b in zip(EMIN, EMAX)])
+    return np.array([quad_log(func, a, b, power, points) for a, b in zip(EMIN, EMAX, strict=True)])
 
 
 # --------------------------------------------------------------------------------------
@@ -277,9 +277,7 @@ def test_numerical_integration_on_wide_bins():
     """Documented accuracy: 1e-6 relative over four decades for a sharp cutoff."""
     sharp = ExpCutoffPowerLawSpectralModel(index=2.0, lambda_=1.0, alpha=2.0)
     for emin, emax in ((0.01, 100.0), (0.1, 100.0)):
-        assert sharp.integral(emin, emax) == pytest.approx(
-            quad_log(sharp, emin, emax), rel=1e-6
-        )
+        assert sharp.integral(emin, emax) == pytest.approx(quad_log(sharp, emin, emax), rel=1e-6)
     # more nodes when asked
     fine = integrate_spectrum(sharp._evaluate, 0.01, 100.0, n_sub=16, n_nodes=16)
     assert fine == pytest.approx(quad_log(sharp, 0.01, 100.0), rel=1e-12)
@@ -340,7 +338,11 @@ def test_compound_parameters_are_prefixed_and_rebuild_operands():
     ecpl = ExpCutoffPowerLawSpectralModel()
     model = (pl + ecpl) * PowerLawNormSpectralModel()
     names = list(model.parameters)
-    assert names[:3] == ["model1.model1.index", "model1.model1.amplitude", "model1.model1.reference"]
+    assert names[:3] == [
+        "model1.model1.index",
+        "model1.model1.amplitude",
+        "model1.model1.reference",
+    ]
     assert "model1.model2.lambda_" in names and names[-1] == "model2.reference"
     changed = model.with_parameters(**{"model1.model1.index": 2.7, "model2.norm": 2.0})
     assert changed.model1.model1.parameters["index"].value == 2.7

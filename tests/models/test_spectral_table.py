@@ -43,7 +43,7 @@ def quad_log(func, emin, emax, power=0, points=()):
 
 def check_integrals(model, points, rtol=1e-9):
     for power, method in ((0, model.integral), (1, model.energy_flux)):
-        expected = [quad_log(model, a, b, power, points) for a, b in zip(EMIN, EMAX)]
+        expected = [quad_log(model, a, b, power, points) for a, b in zip(EMIN, EMAX, strict=True)]
         np.testing.assert_allclose(method(EMIN, EMAX), expected, rtol=rtol, atol=0)
 
 
@@ -139,7 +139,9 @@ def test_template_interpolates_and_extrapolates_as_power_laws():
 
 
 def test_template_units_norms_and_scaling():
-    in_gev = TemplateSpectralModel(NODES * 1e3 * u.GeV, TEMPLATE_VALUES * 1e-3 / u.Unit("cm2 s GeV"))
+    in_gev = TemplateSpectralModel(
+        NODES * 1e3 * u.GeV, TEMPLATE_VALUES * 1e-3 / u.Unit("cm2 s GeV")
+    )
     np.testing.assert_allclose(in_gev.values, TEMPLATE_VALUES, rtol=1e-14)
     np.testing.assert_allclose(in_gev.energy, NODES, rtol=1e-14)
     assert in_gev == TemplateSpectralModel(in_gev.energy, in_gev.values)
@@ -233,7 +235,9 @@ def test_ebl_numerical_integral_across_table_kinks():
     model = EBLAbsorptionNormSpectralModel(EBL_ENERGY, EBL_Z, tau, redshift=0.6)
     absorbed = PowerLawSpectralModel() * model
     for power, method in ((0, absorbed.integral), (1, absorbed.energy_flux)):
-        expected = [quad_log(absorbed, a, b, power, EBL_ENERGY) for a, b in zip(EMIN, EMAX)]
+        expected = [
+            quad_log(absorbed, a, b, power, EBL_ENERGY) for a, b in zip(EMIN, EMAX, strict=True)
+        ]
         np.testing.assert_allclose(method(EMIN, EMAX), expected, rtol=1e-5)
 
 

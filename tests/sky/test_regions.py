@@ -118,12 +118,6 @@ def test_rectangle_in_its_own_frame():
     np.testing.assert_array_equal(mask.values, (np.abs(x) <= 1.5) & (np.abs(y) <= 0.25))
 
 
-@pytest.mark.xfail(
-    reason="sky.regions.contains tests a non-circular region in the grid's frame, where the "
-    "regions package drops the rotation between frames (57.6 deg between galactic and "
-    "equatorial north at the Crab); see the data-layer report",
-    strict=True,
-)
 def test_galactic_rectangle_on_an_icrs_grid():
     centre = SkyCoord(184.5, -5.8, unit="deg", frame="galactic")
     grid = gx.sky_grid(centre, width=4, binsz=0.05, frame="icrs")

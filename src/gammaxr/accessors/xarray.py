@@ -10,6 +10,7 @@ import xarray as xr
 from gammaxr import axes as _axes
 from gammaxr import conventions as _conventions
 from gammaxr import irf as _irf
+from gammaxr import maps as _maps
 
 if TYPE_CHECKING:
     import astropy.units as u
@@ -36,6 +37,12 @@ class DataArrayAccessor:
     def solid_angle(self) -> xr.DataArray:
         """Exact solid angle of each sky pixel, sr, dims ``(lat, lon)``."""
         return _axes.solid_angle(self._obj)
+
+    def reproject(self, target, *, method=None, oversample=None, fill_value=None):
+        """Reproject onto another sky grid (see :func:`gammaxr.maps.reproject`)."""
+        return _maps.reproject(
+            self._obj, target, method=method, oversample=oversample, fill_value=fill_value
+        )
 
     def interpolate(self, *, fill_value: float | None = None, **coords) -> xr.DataArray:
         """Evaluate an IRF at coordinates (see :func:`gammaxr.irf.interpolate`)."""
@@ -72,6 +79,12 @@ class DatasetAccessor:
     def solid_angle(self) -> xr.DataArray:
         """Exact solid angle of each sky pixel, sr, dims ``(lat, lon)``."""
         return _axes.solid_angle(self._obj)
+
+    def reproject(self, target, *, method=None, oversample=None, fill_value=None):
+        """Reproject onto another sky grid (see :func:`gammaxr.maps.reproject`)."""
+        return _maps.reproject(
+            self._obj, target, method=method, oversample=oversample, fill_value=fill_value
+        )
 
     def evaluate_psf(self, *, rad, fill_value: float | None = None, **coords) -> xr.DataArray:
         """Evaluate a parametric PSF, sr-1 (see :func:`gammaxr.irf.evaluate_psf`)."""

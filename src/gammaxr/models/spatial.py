@@ -69,6 +69,8 @@ MAX_OVERSAMPLING = 2000
 #: Largest number of sub-pixel evaluations in one ``integrate_geom`` call (the
 #: oversampling factor is lowered until it fits).
 MAX_SAMPLES = 2**23
+#: Smallest split, per axis, of a sub-pixel that overlaps a sharp feature.
+MIN_REFINEMENT = 8
 #: Sub-pixels evaluated at once (bounds the memory of ``integrate_geom``).
 _CHUNK = 2**20
 #: Gammapy's disk edge: the smooth edge drops from 95% to 5% over ``edge_width * r_0``.
@@ -495,8 +497,12 @@ class _Refinement:
         abs_lat = np.minimum(np.abs(lat_lo), np.abs(lat_hi))
         self.cos_lat = np.where(lat_lo * lat_hi <= 0, 1.0, np.cos(np.deg2rad(abs_lat)))
         fine = model.evaluation_bin_size_min
-        self.n_lat = _factor(float(np.max(lat_hi - lat_lo)), fine)
-        self.n_lon = _factor(float(np.max(lon_hi - lon_lo)), fine)
+        n_lat = _factor(float(np.max(lat_hi - lat_lo)), fine)
+        n_lon = _factor(float(np.max(lon_hi - lon_lo)), fine)
+        if n_lat > 1 or n_lon > 1:
+            # a sub-pixel cut by a sharp edge needs several samples whatever the model scale
+            n_lat, n_lon = max(n_lat, MIN_REFINEMENT), max(n_lon, MIN_REFINEMENT)
+        self.n_lat, self.n_lon = n_lat, n_lon
 
     def apply(self, flux: np.ndarray, rows: slice) -> None:
         """Replace, in place, the flux of the selected sub-pixels of a block of rows."""
@@ -723,9 +729,9 @@ class GaussianSpatialModel(SpatialModel):
 
     @property
     def evaluation_bin_size_min(self) -> float:
-        """A third of the semi-minor axis, deg."""
+        """An eighth of the semi-minor axis, deg."""
         values = self.parameter_values()
-        return values["sigma"] * math.sqrt(1 - values["e"] ** 2) / 3
+        return values["sigma"] * math.sqrt(1 - values["e"] ** 2) / 8
 
 
 @register_model("spatial")
@@ -787,11 +793,11 @@ class GeneralizedGaussianSpatialModel(SpatialModel):
 
     @property
     def evaluation_bin_size_min(self) -> float:
-        """``r_minor * min(1 / (3 + 8 eta), eta / 2)``, deg (resolves the core and the edge)."""
+        """``r_minor * min(1 / (4 + 12 eta), eta / 2)``, deg (resolves the core and the edge)."""
         values = self.parameter_values()
         eta = values["eta"]
         minor = values["r_0"] * math.sqrt(1 - values["e"] ** 2)
-        return minor * min(1 / (3 + 8 * eta), eta / 2)
+        return minor * min(1 / (4 + 12 * eta), eta / 2)
 
 
 def _disk_norm(r_0, e):
@@ -936,8 +942,8 @@ class ShellSpatialModel(SpatialModel):
 
     @property
     def evaluation_bin_size_min(self) -> float:
-        """A twentieth of the width, deg (used near the inner and outer radii)."""
-        return self.parameters["width"].value / 20
+        """A twelfth of the width, deg (used near the inner and outer radii)."""
+        return self.parameters["width"].value / 12
 
     @property
     def _refine_annuli(self) -> tuple[tuple[float, float], ...]:
@@ -946,13 +952,13 @@ class ShellSpatialModel(SpatialModel):
 
     @property
     def _coarse_bin_size(self) -> float:
-        return self.parameters["width"].value / 4
+        return self.parameters["width"].value / 3
 
 
 def _shell_annuli(r_in: float, r_out: float) -> tuple[tuple[float, float], ...]:
-    """Where a shell profile has its square-root edges: half a width about each radius."""
-    half = 0.5 * (r_out - r_in)
-    return ((r_in - half, r_in + half), (r_out - half, r_out + half))
+    """Where a shell profile has its square-root edges: from 2 widths inside to half outside."""
+    width = r_out - r_in
+    return ((r_in - 2 * width, r_out + 0.5 * width),)
 
 
 def _shell(lon, lat, lon_0, lat_0, r_in, r_out):
@@ -1005,9 +1011,9 @@ class Shell2SpatialModel(SpatialModel):
 
     @property
     def evaluation_bin_size_min(self) -> float:
-        """A twentieth of the width ``eta * r_0``, deg (used near the inner and outer radii)."""
+        """A twelfth of the width ``eta * r_0``, deg (used near the inner and outer radii)."""
         values = self.parameter_values()
-        return values["eta"] * values["r_0"] / 20
+        return values["eta"] * values["r_0"] / 12
 
     @property
     def _refine_annuli(self) -> tuple[tuple[float, float], ...]:
@@ -1017,7 +1023,7 @@ class Shell2SpatialModel(SpatialModel):
     @property
     def _coarse_bin_size(self) -> float:
         values = self.parameter_values()
-        return values["eta"] * values["r_0"] / 4
+        return values["eta"] * values["r_0"] / 3
 
 
 @register_model("spatial")

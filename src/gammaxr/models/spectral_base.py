@@ -14,15 +14,17 @@ Integration
 :meth:`SpectralModel.integral` and :meth:`SpectralModel.energy_flux` use the
 closed form of a model (``evaluate_integral`` / ``evaluate_energy_flux``)
 where there is one, and otherwise :func:`integrate_spectrum`: a composite
-Gauss-Legendre rule in :math:`\ln E`, with every bin split into ``n_sub``
-equal parts in :math:`\ln E` and ``n_nodes`` nodes in each (defaults 4 x 12,
-48 evaluations per bin, all bins at once). For the smooth models of this
-package the relative error is below 1e-9 for bins up to one decade wide and
-below 1e-6 for bins of four decades (the worst case tested: a sharp
-super-exponential cutoff or a sharply smoothed broken power law). Integrands
-with kinks (tabulated absorption, products with piecewise models) converge
-more slowly, as :math:`h^2` in the sub-interval width; still typically better
-than 1e-6 on analysis-sized bins.
+Gauss-Legendre rule in :math:`\ln E`. Every bin is first cut at the model's
+:attr:`SpectralModel.breakpoints` (table nodes, break energies), then each
+piece is split into ``n_sub`` equal parts in :math:`\ln E` with ``n_nodes``
+nodes each (defaults 4 x 12: 48 evaluations per piece, all bins at once).
+Measured against adaptive quadrature (``scipy.integrate.quad``, see the
+tests), the relative error is at the 1e-15 level on bins up to a decade wide
+for the smooth built-in models, and below 1e-9 on bins up to four decades
+(worst cases: 1e-10 for a sharp :math:`\exp(-E^2)` cutoff and for 4FGL-DR3,
+3e-9 for a smoothly broken power law with :math:`\beta = 0.1`). Thanks to the
+cuts, products with piecewise norms, templates or EBL tables keep the same
+accuracy (without them, their kinks would limit it to 1e-5..1e-3).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ N_SUB = 4
 N_NODES = 12
 
 _AUX_DIM = "_spectral_aux"
+_PIECE_DIM = "_spectral_piece"
 _KNOWN_UNITS = {DNDE_UNIT: (FLUX_UNIT, EFLUX_UNIT), "": ("TeV", "TeV2")}
 
 
@@ -123,23 +126,25 @@ def apply_elementwise(kernel: Callable[..., np.ndarray], *args: Any) -> Any:
     return kernel(*(np.asarray(a, dtype=float) for a in args))
 
 
-def aux_axis(values: np.ndarray, *like: Any) -> Any:
+def aux_axis(values: np.ndarray, *like: Any, dim: str = _AUX_DIM, inner: int = 0) -> Any:
     """``values`` on a new leading axis that broadcasts against ``like``.
 
-    For xarray inputs the axis is a private dim; for numpy and dask it is
-    axis 0. :func:`sum_aux` reduces it.
+    For xarray inputs the axis is the private dim ``dim``; for numpy and dask
+    it is a leading axis, followed by ``inner`` length-1 axes (room for
+    further auxiliary axes) and then the axes of ``like``. :func:`sum_aux`
+    reduces such axes.
     """
     if _is_xarray(*like):
-        return xr.DataArray(values, dims=_AUX_DIM)
+        return xr.DataArray(values, dims=dim)
     ndim = max((np.ndim(x) for x in like), default=0)
-    return np.asarray(values).reshape((-1,) + (1,) * ndim)
+    return np.asarray(values).reshape((-1,) + (1,) * (inner + ndim))
 
 
-def sum_aux(values: Any) -> Any:
-    """Sum over the axis added by :func:`aux_axis` (NaN propagates)."""
+def sum_aux(values: Any, dims: tuple[str, ...] = (_AUX_DIM,)) -> Any:
+    """Sum over the auxiliary axes added by :func:`aux_axis` (NaN propagates)."""
     if isinstance(values, xr.DataArray):
-        return values.sum(_AUX_DIM, skipna=False)
-    return values.sum(axis=0)
+        return values.sum(list(dims), skipna=False)
+    return values.sum(axis=tuple(range(len(dims))))
 
 
 def exp_integral(u_lo: Any, u_hi: Any, k: Any) -> Any:
@@ -206,23 +211,44 @@ def _composite_gauss_legendre(n_sub: int, n_nodes: int) -> tuple[np.ndarray, np.
     return nodes, weights
 
 
+def _inner_breakpoints(breakpoints: Any, energy_min: Any, energy_max: Any) -> np.ndarray:
+    """Sorted positive breakpoints; for in-memory edges only those inside their range."""
+    points = np.unique(np.asarray(breakpoints, dtype=float).ravel())
+    points = points[np.isfinite(points) & (points > 0)]
+    if (
+        points.size == 0
+        or dask.is_dask_collection(energy_min)
+        or dask.is_dask_collection(energy_max)
+    ):
+        return points
+    with np.errstate(invalid="ignore"):
+        low = np.nanmin(np.minimum(energy_min, energy_max))
+        high = np.nanmax(np.maximum(energy_min, energy_max))
+    return points[(points > low) & (points < high)]
+
+
 def integrate_spectrum(
     func: Callable[[Any], Any],
     energy_min: ArrayLike,
     energy_max: ArrayLike,
     *,
     energy_power: int = 0,
+    breakpoints: Any = (),
     n_sub: int = N_SUB,
     n_nodes: int = N_NODES,
 ) -> Any:
     r"""Integrate ``func(E) * E**energy_power`` over energy bins, vectorised.
 
     Uses a composite Gauss-Legendre rule in :math:`u = \ln E`:
-    :math:`\int f(E) E^p\,dE = \int f(e^u) e^{(p+1)u}\,du`, each bin split
-    into ``n_sub`` equal parts in :math:`u` with ``n_nodes`` nodes each. All
-    bins are evaluated in one call of ``func`` on an array with one extra
-    leading axis (numpy, dask) or one extra private dim (xarray), so ``func``
-    must broadcast.
+    :math:`\int f(E) E^p\,dE = \int f(e^u) e^{(p+1)u}\,du`. Each bin is first
+    cut at the ``breakpoints`` inside it (energies where ``func`` has a kink
+    or a sharp feature: table nodes, a break energy), then every piece is split
+    into ``n_sub`` equal parts in :math:`u` with ``n_nodes`` Gauss-Legendre
+    nodes each. All bins and pieces are evaluated in one call of ``func`` on
+    an array with extra leading axes (numpy, dask) or extra private dims
+    (xarray), so ``func`` must broadcast. Cost: ``(n_breakpoints + 1) *
+    n_sub * n_nodes`` evaluations per bin; with in-memory edges only the
+    breakpoints inside the overall range of the bins count.
 
     Parameters
     ----------
@@ -230,11 +256,13 @@ def integrate_spectrum(
         ``func(energy)`` with energy in TeV; returns the spectrum (e.g. dnde in
         ``cm-2 s-1 TeV-1``).
     energy_min, energy_max : float, array, DataArray or dask array
-        Bin edges, in TeV (positive).
+        Bin edges, in TeV (positive). Reversed bins give the negative.
     energy_power : int, optional
         Integrate ``func(E) * E**energy_power`` (0: flux, 1: energy flux).
+    breakpoints : sequence of float, optional
+        Energies (TeV) at which to cut the bins.
     n_sub, n_nodes : int, optional
-        Sub-intervals per bin and Gauss-Legendre nodes per sub-interval.
+        Sub-intervals per piece and Gauss-Legendre nodes per sub-interval.
 
     Returns
     -------
@@ -246,19 +274,28 @@ def integrate_spectrum(
     --------
     >>> import numpy as np
     >>> from gammaxr.models.spectral import integrate_spectrum
-    >>> float(integrate_spectrum(lambda e: e**-2, 1.0, 10.0))  # doctest: +ELLIPSIS
-    0.9000000...
+    >>> edges = np.array([1.0, 10.0, 100.0])
+    >>> integrate_spectrum(lambda e: e**-2, edges[:-1], edges[1:]).round(12)
+    array([0.9 , 0.09])
     """
     if n_sub < 1 or n_nodes < 1:
         raise SpectralModelError(f"n_sub and n_nodes must be >= 1, got {n_sub}, {n_nodes}")
     nodes, weights = _composite_gauss_legendre(int(n_sub), int(n_nodes))
-    log_min = np.log(energy_min)
-    log_width = np.log(energy_max) - log_min
-    t = aux_axis(nodes, energy_min, energy_max)
-    w = aux_axis(weights, energy_min, energy_max)
-    energy = np.exp(log_min + log_width * t)
+    like = (energy_min, energy_max)
+    log_a, log_b = log(energy_min), log(energy_max)
+    log_lo, log_hi = np.minimum(log_a, log_b), np.maximum(log_a, log_b)
+    sign = where(log_b < log_a, -1.0, 1.0)
+    cuts = np.log(_inner_breakpoints(breakpoints, energy_min, energy_max))
+    # piece j spans [cut_{j-1}, cut_j] clipped to the bin (cut_{-1} = -inf, cut_m = +inf)
+    starts = aux_axis(np.concatenate([[-np.inf], cuts]), *like, dim=_PIECE_DIM, inner=1)
+    ends = aux_axis(np.concatenate([cuts, [np.inf]]), *like, dim=_PIECE_DIM, inner=1)
+    piece_lo = np.minimum(np.maximum(starts, log_lo), log_hi)
+    piece_width = np.minimum(np.maximum(ends, log_lo), log_hi) - piece_lo
+    t = aux_axis(nodes, *like)
+    w = aux_axis(weights, *like)
+    energy = np.exp(piece_lo + piece_width * t)
     values = func(energy) * energy ** (1 + energy_power)
-    return log_width * sum_aux(values * w)
+    return sign * sum_aux(piece_width * w * values, dims=(_PIECE_DIM, _AUX_DIM))
 
 
 # --------------------------------------------------------------------------------------
@@ -284,6 +321,11 @@ class SpectralModel(Model):
     def dnde_unit(self) -> str:
         """Unit of the model values: ``cm-2 s-1 TeV-1``, or ``""`` for a norm model."""
         return self._dnde_unit
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """Energies (TeV) of kinks or sharp features; numerical integrals cut bins there."""
+        return ()
 
     @property
     def is_norm(self) -> bool:
@@ -367,7 +409,11 @@ class SpectralModel(Model):
         if analytic is not None:
             return analytic(energy_min, energy_max, **self.parameter_values())
         return integrate_spectrum(
-            self._evaluate, energy_min, energy_max, energy_power=energy_power
+            self._evaluate,
+            energy_min,
+            energy_max,
+            energy_power=energy_power,
+            breakpoints=self.breakpoints,
         )
 
     # composition --------------------------------------------------------------------
@@ -527,6 +573,11 @@ class CompoundSpectralModel(SpectralModel):
             return unit2
         return (parse_unit(unit1) * parse_unit(unit2)).to_string("fits")
 
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The operands' breakpoints, merged."""
+        return tuple(sorted(set(self.model1.breakpoints) | set(self.model2.breakpoints)))
+
     def _split(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         first: dict[str, Any] = {}
         second: dict[str, Any] = {}
@@ -553,7 +604,11 @@ class CompoundSpectralModel(SpectralModel):
     def _integral(self, energy_min: Any, energy_max: Any, energy_power: int) -> Any:
         if self.operator == "mul":
             return integrate_spectrum(
-                self._evaluate, energy_min, energy_max, energy_power=energy_power
+                self._evaluate,
+                energy_min,
+                energy_max,
+                energy_power=energy_power,
+                breakpoints=self.breakpoints,
             )
         value1 = self.model1._integral(energy_min, energy_max, energy_power)
         value2 = self.model2._integral(energy_min, energy_max, energy_power)
@@ -609,6 +664,11 @@ class ScaleSpectralModel(SpectralModel):
     def dnde_unit(self) -> str:
         """Unit of the wrapped model."""
         return self.model.dnde_unit
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The wrapped model's breakpoints."""
+        return self.model.breakpoints
 
     def evaluate(self, energy: ArrayLike, norm: float) -> Any:
         """Evaluate: ``norm`` times the wrapped model at its current parameters."""

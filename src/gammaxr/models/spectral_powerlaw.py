@@ -249,6 +249,11 @@ class BrokenPowerLawSpectralModel(SpectralModel):
         Parameter("ebreak", 1.0, "TeV"),
     )
 
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The break energy, in TeV."""
+        return (self.parameters["ebreak"].value,)
+
     @staticmethod
     def evaluate(
         energy: ArrayLike, index1: float, index2: float, amplitude: float, ebreak: float
@@ -333,6 +338,11 @@ class SmoothBrokenPowerLawSpectralModel(SpectralModel):
         _reference(),
         Parameter("beta", 1.0, frozen=True),
     )
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The break energy, in TeV."""
+        return (self.parameters["ebreak"].value,)
 
     @staticmethod
     def evaluate(

@@ -226,6 +226,11 @@ class PiecewiseNormSpectralModel(SpectralModel):
         self._parameters = Parameters(parameters)
 
     @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The node energies, in TeV (kinks of the interpolation)."""
+        return tuple(self._energy.tolist())
+
+    @property
     def energy(self) -> np.ndarray:
         """Node energies, in TeV (a copy)."""
         return self._energy.copy()
@@ -329,6 +334,11 @@ class TemplateSpectralModel(SpectralModel):
         self._unit = unit
         self._segments = _loglog_segments(nodes, table, extrapolate=True)
         self._parameters = Parameters()
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The node energies, in TeV (kinks of the interpolation)."""
+        return tuple(self._energy.tolist())
 
     @property
     def energy(self) -> np.ndarray:
@@ -505,6 +515,11 @@ class EBLAbsorptionNormSpectralModel(SpectralModel):
     def read(cls, filename: str | PathLike, **values: Any) -> EBLAbsorptionNormSpectralModel:
         """Read an XSPEC-format absorption table (see :func:`read_ebl_table`)."""
         return cls.from_table(read_ebl_table(filename), **values)
+
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The node energies, in TeV (kinks of the interpolation)."""
+        return tuple(self._energy.tolist())
 
     @property
     def table(self) -> xr.DataArray:

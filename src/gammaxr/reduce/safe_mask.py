@@ -235,6 +235,8 @@ def _first_crossing(
     count as the smallest positive float. NaN where the curve never reaches
     ``level`` after ``start``.
     """
+    if energies.size < 2:
+        return np.where(np.asarray(values)[..., 0] == level, energies[0], np.nan)
     log_energy = np.log(energies)
     distance = np.log(np.clip(values, _TINY, None)) - np.log(level)[..., np.newaxis]
     d0, d1 = distance[..., :-1], distance[..., 1:]

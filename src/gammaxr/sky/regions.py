@@ -63,13 +63,21 @@ def contains(region: SkyRegion, lon, lat, frame: str) -> np.ndarray:
         return (distance >= region.inner_radius.to_value("deg")) & (
             distance < region.outer_radius.to_value("deg")
         )
-    centre = _region_centre(region).transform_to(frame)
+    # Test in the region's own frame, on a tangent plane at its centre: the
+    # shape's orientation is defined there.
+    centre = _region_centre(region)
+    region_frame = "galactic" if centre.frame.name == "galactic" else "icrs"
+    centre = centre.transform_to(region_frame)
     wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"] if frame == "icrs" else ["GLON-TAN", "GLAT-TAN"]
+    wcs.wcs.ctype = (
+        ["RA---TAN", "DEC--TAN"] if region_frame == "icrs" else ["GLON-TAN", "GLAT-TAN"]
+    )
     wcs.wcs.crval = [centre.spherical.lon.deg, centre.spherical.lat.deg]
     wcs.wcs.crpix = [0.0, 0.0]
     wcs.wcs.cdelt = [-0.001, 0.001]
-    coords = SkyCoord(lon.ravel(), lat.ravel(), unit="deg", frame=frame)
+    coords = SkyCoord(lon.ravel(), lat.ravel(), unit="deg", frame=frame).transform_to(
+        region_frame
+    )
     inside = region.contains(coords, wcs)
     return np.asarray(inside, dtype=bool).reshape(lon.shape)
 
@@ -108,7 +116,9 @@ def region_mask(
     return xr.DataArray(
         inside,
         dims=(LAT, LON),
-        coords={LAT: geom.coords[LAT], LON: geom.coords[LON]},
+        coords={
+            name: coord for name, coord in geom.coords.items() if coord.dims in ((LAT,), (LON,))
+        },
         name="mask",
         attrs={"frame": frame, "units": ""},
     )
