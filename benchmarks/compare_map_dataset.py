@@ -17,30 +17,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 import gammaxr as gx
 from gammaxr.reduce import SAFE_MASK_METHODS, make_map_dataset
 from gammaxr.reduce._geometry import pixel_offset, radec_fov
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def gammapy_oriented_bkg(bkg: xr.DataArray) -> xr.DataArray:
-    """The background IRF as Gammapy 2.1 reads a legacy H.E.S.S. (SASH) ``bkg_3d``.
-
-    Gammapy labels the middle numpy axis of the BKG cell ``fov_lon`` (gammaxr's
-    reader: ``fov_lat``), and for files written by ``SASH FITS::EventListWriter``
-    with ``HDUVERS = 0.2`` it sets ``REVERSE_LON_RADEC`` (``fov_lon`` growing
-    with RA). The H.E.S.S. DR1 counts favour this reading; see the report.
-    """
-    names = ("", "_lo", "_hi")
-    swap = {f"fov_lat{n}": f"fov_lon{n}" for n in names} | {
-        f"fov_lon{n}": f"fov_lat{n}" for n in names
-    }
-    renamed = bkg.rename({k: f"_{k}" for k in swap}).rename({f"_{k}": v for k, v in swap.items()})
-    out = renamed.transpose("energy", "fov_lat", "fov_lon")
-    return out.assign_attrs(fovalign="REVERSE_LON_RADEC")
 
 
 def relative(ours: np.ndarray, theirs: np.ndarray, floor: float) -> dict[str, float]:
@@ -84,8 +66,8 @@ def main() -> None:
     lon, lat = np.meshgrid(geom["lon"].values, geom["lat"].values)
     grid_offset = float(np.max(gx.angular_separation(lon, lat, reference["ra"], reference["dec"])))
 
-    bkg = gammapy_oriented_bkg(observation.bkg)
-    ds = make_map_dataset(observation, geom, safe_mask=list(SAFE_MASK_METHODS), bkg=bkg)
+    # Observation.bkg reads legacy H.E.S.S. tables the way Gammapy does (io/gadf/legacy.py).
+    ds = make_map_dataset(observation, geom, safe_mask=list(SAFE_MASK_METHODS))
     report: dict = {"obs_id": args.obs_id, "pixel_centre_max_distance_deg": grid_offset}
     report["counts_identical"] = bool(np.array_equal(ds.counts.values, reference["counts"]))
     report["counts_total"] = [int(ds.counts.sum()), int(reference["counts"].sum())]
@@ -107,9 +89,8 @@ def main() -> None:
     floor = 1e-3 * float(gammapy_bkg.max())
     background = {}
     for label, integration, irf in (
-        ("edges", "edges", bkg),
-        ("nodes", "nodes", bkg),
-        ("edges_reader_orientation", "edges", None),
+        ("edges", "edges", None),
+        ("nodes", "nodes", None),
     ):
         values = make_map_dataset(
             observation, geom, products=("background",), background_integration=integration,
@@ -150,7 +131,6 @@ def main() -> None:
         methods = list(SAFE_MASK_METHODS) if method == "all" else [method]
         ours = make_map_dataset(
             observation, geom, products=("background", "edisp", "mask_safe"), safe_mask=methods,
-            bkg=bkg,
         ).mask_safe.values  # fmt: skip
         theirs = reference[f"mask_{method}"]
         energy_ours = ours.any(axis=(1, 2))

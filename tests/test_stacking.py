@@ -137,7 +137,10 @@ def test_concat_observations_promotes_per_observation_attrs(observations):
     assert joint.sizes["obs_id"] == 3
     assert joint.indexes["obs_id"].tolist() == [11, 12, 13]
     assert joint["obs_id"].attrs == {"units": ""}
-    for name, units in PER_OBSERVATION_ATTRS.items():
+    promoted = ["livetime", "ontime", "deadc", "tstart", "tstop"]
+    assert [name for name in PER_OBSERVATION_ATTRS if name in joint] == promoted
+    for name in promoted:
+        units = PER_OBSERVATION_ATTRS[name]
         assert joint[name].dims == ("obs_id",)
         assert joint[name].attrs == {"units": units}
         np.testing.assert_array_equal(joint[name], [ds.attrs[name] for ds in observations])
@@ -157,20 +160,17 @@ def test_concat_observations_custom_per_obs(observations):
     joint = concat_observations(observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg"})
     assert joint.zenith.attrs == {"units": "deg"}
     np.testing.assert_array_equal(joint.zenith, [20.0, 21.0, 22.0])
-    # Per-observation strings keep their type; live times become float64.
+    # Per-observation strings (time_start is a default one) keep their type; live
+    # times become float64.
     for i, ds in enumerate(observations):
         ds.attrs.update(time_start=f"2004-12-0{i + 4}T22:00:00", livetime=1000 + i)
-    joint = concat_observations(
-        observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg", "time_start": ""}
-    )
+    joint = concat_observations(observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg"})
     assert joint.time_start.dtype.kind == "U"
     assert joint.time_start.values.tolist()[1] == "2004-12-05T22:00:00"
     assert joint.livetime.dtype == np.float64
     observations[0].attrs["zenith"] = [20.0, 21.0]
     with pytest.raises(FormatError, match="'zenith' must be a number or a string"):
-        concat_observations(
-            observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg", "time_start": ""}
-        )
+        concat_observations(observations, per_obs={**PER_OBSERVATION_ATTRS, "zenith": "deg"})
     # per_obs replaces the default: attributes left out must then agree.
     observations[0].attrs["zenith"] = 20.0
     with pytest.raises(FormatError, match="ontime"):
@@ -545,3 +545,22 @@ def test_shared_variables_are_kept(observations):
     stacked = stack(joint)
     xr.testing.assert_identical(stacked.psf, shared_psf)
     xr.testing.assert_identical(stacked.solid_angle, gx.solid_angle(joint))
+
+
+def test_stack_reduced_crab_runs(crab_store):
+    """The reducer's per-observation datasets concatenate, stack and stack pairwise."""
+    from gammaxr.reduce import make_map_dataset
+
+    energy = gx.energy_axis(0.5, 50, per_decade=4)
+    energy_true = gx.energy_axis(0.3, 100, per_decade=6, name="energy_true")
+    sky = gx.sky_grid((83.633, 22.014), width=1.0, binsz=0.1)
+    geom = gx.make_geom(energy, energy_true, sky=sky)
+    observations = [make_map_dataset(crab_store.observation(i), geom) for i in crab_store.obs_ids]
+    joint = concat_observations(observations)
+    assert joint.attrs["frame"] == "icrs"
+    stacked = stack(joint)
+    assert stacked.attrs["obs_ids"] == crab_store.obs_ids
+    np.testing.assert_allclose(float(stacked.livetime), 6313.8118, rtol=1e-6)
+    safe_counts = sum(int(ds.counts.where(ds.mask_safe, 0).sum()) for ds in observations)
+    assert int(stacked.counts.sum()) == safe_counts
+    assert_same_dataset(functools.reduce(stack_pair, observations), stacked, rtol=1e-5)

@@ -80,12 +80,20 @@ __all__ = [
 
 #: Attributes of a per-observation dataset that become ``(obs_id)`` variables
 #: in the joint form, with their units.
+#: (The names written by :func:`gammaxr.reduce.make_map_dataset`.)
 PER_OBSERVATION_ATTRS: Mapping[str, str] = {
     "livetime": "s",
     "ontime": "s",
     "deadc": "",
     "tstart": "s",
     "tstop": "s",
+    "time_start": "",
+    "time_stop": "",
+    "pointing_ra": "deg",
+    "pointing_dec": "deg",
+    "pointing_alt": "deg",
+    "pointing_az": "deg",
+    "irf_offset": "deg",
 }
 
 # Per-observation scalars that stacking sums (over observations with a safe bin).
@@ -121,8 +129,10 @@ def concat_observations(
         mapped to their unit; each one present becomes a ``(obs_id)`` variable
         with ``attrs["units"]`` (float64 for ``livetime`` and ``ontime``, else
         of the attribute's own type). It replaces the default,
-        :data:`PER_OBSERVATION_ATTRS`: ``livetime`` and ``ontime`` in s,
-        ``deadc``, ``tstart`` and ``tstop`` in s.
+        :data:`PER_OBSERVATION_ATTRS`: times (``livetime``, ``ontime``,
+        ``tstart``, ``tstop`` in s; ``time_start``, ``time_stop`` as ISO
+        strings), ``deadc``, the pointing (``pointing_ra``, ``pointing_dec``,
+        ``pointing_alt``, ``pointing_az``) and ``irf_offset`` in deg.
 
     Returns
     -------

@@ -480,8 +480,11 @@ def test_hess_run_23523_cell_by_cell(crab_obs, name):
         assert [table.header[f"TTYPE{2 * i + 1}"] for i in range(len(order))] == [
             f"{prefix}_LO" for prefix in order
         ]
-    result = getattr(crab_obs, name)
+    # The reader maps the file as its TDIM says; the observation then reorients
+    # the legacy H.E.S.S. background (tested below), so check the reader here.
+    result = read_irf(path, hdu)
     check_irf(result, path, hdu, hdu_class, order)
+    result = getattr(crab_obs, name)
     assert result.attrs["obs_id"] == 23523
     assert result.attrs["irf_type"] == "full-enclosure"
     # H.E.S.S. gives THETA as nodes.
@@ -501,6 +504,26 @@ def test_hess_known_values(crab_obs):
     assert float(aeff["energy_true"][0]) == pytest.approx(math.sqrt(0.01 * 0.01100694), rel=1e-6)
     assert float(crab_obs.bkg["fov_lon_lo"][0]) == pytest.approx(-2.5)
     assert float(crab_obs.bkg["fov_lon"][0]) == pytest.approx(-2.45)
+
+
+def test_hess_legacy_background_is_reoriented_as_gammapy(crab_obs):
+    """SASH files hold the cell as (ENERG, DETX, DETY) in numpy order with DETX reversed."""
+    path = gx.example_data_path() / HESS_RUN
+    with fits.open(path) as hdul:
+        raw = np.asarray(hdul["BKG"].data["BKG"][0], dtype=float)  # (20, 50, 50)
+        detx = 0.5 * (hdul["BKG"].data["DETX_LO"][0] + hdul["BKG"].data["DETX_HI"][0])
+        dety = 0.5 * (hdul["BKG"].data["DETY_LO"][0] + hdul["BKG"].data["DETY_HI"][0])
+    bkg = crab_obs.bkg
+    assert "legacy" in bkg.attrs
+    for energy, a, b in [(8, 32, 14), (3, 0, 49), (15, 25, 7)]:
+        value = bkg.isel(energy=energy).sel(
+            fov_lat=dety[b], fov_lon=-detx[a], method="nearest", tolerance=1e-4
+        )
+        assert float(value) == pytest.approx(raw[energy, a, b], rel=1e-6)
+    # Gammapy 2.1 (Background3D.read, REVERSE_LON_RADEC) gives 7.1283015e-05 MeV-1 s-1 sr-1
+    # at energy index 8, fov_lon = 0.75 deg, fov_lat = -1.05 deg (standard orientation).
+    value = bkg.isel(energy=8).sel(fov_lat=-1.05, fov_lon=0.75, method="nearest")
+    assert float(value) == pytest.approx(7.1283015e-05, rel=1e-6)
 
 
 # --- the full data sets under GAMMAXR_DATA ----------------------------------------------

@@ -31,12 +31,19 @@ def dataset(crab_obs, geom) -> xr.Dataset:
 
 
 def gammapy_oriented(bkg: xr.DataArray) -> xr.DataArray:
-    """The H.E.S.S. DR1 background as Gammapy 2.1 reads it (axes swapped, RA-growing lon)."""
-    names = ("", "_lo", "_hi")
-    swap = {f"fov_lat{n}": f"fov_lon{n}" for n in names}
-    swap |= {f"fov_lon{n}": f"fov_lat{n}" for n in names}
-    out = bkg.rename({k: f"_{k}" for k in swap}).rename({f"_{k}": v for k, v in swap.items()})
-    return out.transpose("energy", "fov_lat", "fov_lon").assign_attrs(fovalign="REVERSE_LON_RADEC")
+    """The background as Gammapy 2.1 holds an H.E.S.S. DR1 table: fov_lon reversed.
+
+    ``Observation.bkg`` already gives the standard orientation (see
+    ``gammaxr.io.gadf.legacy``); Gammapy keeps the file's longitude and flags it
+    ``REVERSE_LON_RADEC``. Both must give the same background.
+    """
+    lon = bkg["fov_lon"]
+    flipped = bkg.isel(fov_lon=slice(None, None, -1))
+    return flipped.assign_coords(
+        fov_lon=("fov_lon", -lon.values[::-1], lon.attrs),
+        fov_lon_lo=("fov_lon", -bkg["fov_lon_hi"].values[::-1], lon.attrs),
+        fov_lon_hi=("fov_lon", -bkg["fov_lon_lo"].values[::-1], lon.attrs),
+    ).assign_attrs(fovalign="REVERSE_LON_RADEC")
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def power_law_bkg_2d(amplitude=1e-3, index=2.5, units="MeV-1 s-1 sr-1") -> xr.Da
 
 @pytest.fixture(scope="session")
 def gammapy_bkg(crab_obs) -> xr.DataArray:
-    """The run's background IRF as Gammapy 2.1 reads it."""
+    """The run's background IRF as Gammapy 2.1 holds it (REVERSE_LON_RADEC)."""
     return gammapy_oriented(crab_obs.bkg)
 
 

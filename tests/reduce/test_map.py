@@ -183,6 +183,9 @@ def test_background_edges_integration_reproduces_gammapy(crab_obs, geom, gammapy
     golden = [0.23087882, 0.08826057, 0.01418385, 0.00272126]
     index = ([0, 3, 6, 9], [0, 20, 33, 39], [0, 20, 7, 39])
     np.testing.assert_allclose(background.values[index], golden, rtol=2e-6)
+    # The observation's own (standard-orientation) reading gives the same numbers.
+    default = make_background(crab_obs, geom, integration="edges")
+    np.testing.assert_allclose(default.values, background.values, rtol=1e-6, atol=1e-12)
     # Exact integration converges to Gammapy's oversampled (x20) total.
     exact = make_background(crab_obs, geom, bkg=gammapy_bkg)
     assert float(exact.sum(dtype=float)) == pytest.approx(1293.4909822293862, rel=1e-3)

@@ -10,8 +10,9 @@ import pandas as pd
 import xarray as xr
 
 from gammaxr.exceptions import MissingHDUError
-from gammaxr.io.gadf.events import read_events, read_gti, read_pointing
+from gammaxr.io.gadf.events import read_events, read_gti, read_header, read_pointing
 from gammaxr.io.gadf.irf import read_irf
+from gammaxr.io.gadf.legacy import fix_legacy_hess_bkg, is_legacy_hess
 from gammaxr.sky.pointing import Pointing
 
 __all__ = ["IRF_TYPES", "Observation"]
@@ -106,8 +107,15 @@ class Observation:
             raise MissingHDUError(f"unknown IRF type {hdu_type!r}; expected one of {IRF_TYPES}")
         path, hdu, hdu_class = self.location(hdu_type)
         irf = read_irf(path, hdu, hdu_class=hdu_class)
+        if irf.attrs["hdu_class"] == "bkg_3d" and is_legacy_hess(self._events_header):
+            irf = fix_legacy_hess_bkg(irf)
         irf.attrs["obs_id"] = int(self.obs_id)
         return irf
+
+    @cached_property
+    def _events_header(self) -> dict:
+        path, hdu, _ = self.location("events")
+        return read_header(path, hdu)
 
     @cached_property
     def aeff(self) -> xr.DataArray:

@@ -37,10 +37,11 @@ How that is achieved
 - **Variables** may have dtypes of kind bool, (unsigned) integer, float
   (``float32``/``float64``), ``datetime64``, ``timedelta64`` and unicode
   strings. Byte order is not kept: a big-endian array (as read from FITS)
-  comes back in native order with the same values. Zarr version 3 has no
-  stable specification for fixed-width strings yet, so zarr-python warns
-  (``UnstableSpecificationWarning``) when a string variable is written to
-  Zarr; the round trip still holds.
+  comes back in native order with the same values. Zarr version 3 has a
+  specification for variable-length strings only, so string variables are
+  stored in Zarr as variable-length UTF-8 and converted back to their
+  fixed-width dtype on reading; with ``chunks=None`` that conversion loads
+  those (small, metadata-like) variables, with Dask it stays lazy.
 - **Encodings** of the input (e.g. chunks or compressors from the file it
   was read from) are dropped, so a dataset read from one format can be
   written to the other. NetCDF data variables are compressed (zlib level 4
@@ -335,6 +336,7 @@ def _check_and_describe(ds: xr.Dataset) -> dict[str, Any]:
                 f"variable {name!r}: dtype {dtype} cannot be stored; use bool, integers, "
                 "float32/float64, datetime64, timedelta64 or unicode strings"
             )
+            continue
         dtypes[name] = dtype.newbyteorder("=").str
         if dtype.kind in "Mm":
             problems.extend(
@@ -471,6 +473,9 @@ def _encode(ds: xr.Dataset, manifest: dict[str, Any], fmt: DatasetFormat) -> xr.
         if fmt == "netcdf" and var.dtype.kind == "b":
             replaced[name] = var.astype(np.int8)
             replaced[name].attrs["dtype"] = "bool"
+        elif fmt == "zarr" and var.dtype.kind == "U":
+            # Variable-length UTF-8 has a Zarr 3 specification, fixed width not yet.
+            replaced[name] = _regular_chunks(var.astype(object))
         elif fmt == "zarr" and var.chunks is not None:
             replaced[name] = _regular_chunks(var)
     out = _replace_variables(out, replaced)
@@ -539,11 +544,15 @@ def _decode(ds: xr.Dataset, *, where: str) -> xr.Dataset:
         var = out.variables[name]
         var.attrs = _restore_attrs(var.attrs, tags, f"{where}: variable {name!r}")
         expected = np.dtype(manifest["dtypes"][name])
-        if var.dtype == expected or var.dtype.newbyteorder("=") == expected:
+        if _same_dtype(var.dtype, expected):
             continue
         if expected.kind == "b" and var.dtype.kind in "iu":
-            # xarray decodes its own bool marker lazily; this covers other writers.
+            # xarray decodes its own bool marker lazily; this covers other readers.
+            var.attrs.pop("dtype", None)
             replaced[name] = var.astype(bool)
+        elif expected.kind == "U" and var.dtype.kind in "OTU":
+            # Strings stored with variable length (Zarr); lazy with Dask, else loaded.
+            replaced[name] = var.astype(expected)
         else:
             raise FormatError(
                 f"{where}: variable {name!r} was written as {expected} but reads back as "
@@ -603,6 +612,16 @@ def _restore_scalar(tag: str, raw: Any) -> Any:
     if tag.startswith("numpy:"):
         return np.dtype(tag.removeprefix("numpy:")).type(raw)
     raise FormatError(f"unknown attribute type record {tag!r}")
+
+
+def _same_dtype(a: np.dtype, b: np.dtype) -> bool:
+    """Equal dtypes up to byte order."""
+    if a == b:
+        return True
+    try:
+        return a.newbyteorder("=") == b.newbyteorder("=")
+    except TypeError:  # numpy's new-style dtypes (StringDType) have no byte order
+        return False
 
 
 def _same(a: Any, b: Any) -> bool:

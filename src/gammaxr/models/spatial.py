@@ -70,7 +70,7 @@ MAX_OVERSAMPLING = 2000
 #: oversampling factor is lowered until it fits).
 MAX_SAMPLES = 2**23
 #: Smallest split, per axis, of a sub-pixel that overlaps a sharp feature.
-MIN_REFINEMENT = 8
+MIN_REFINEMENT = 4
 #: Sub-pixels evaluated at once (bounds the memory of ``integrate_geom``).
 _CHUNK = 2**20
 #: Gammapy's disk edge: the smooth edge drops from 95% to 5% over ``edge_width * r_0``.
@@ -499,15 +499,11 @@ class _Refinement:
         fine = model.evaluation_bin_size_min
         n_lat = _factor(float(np.max(lat_hi - lat_lo)), fine)
         n_lon = _factor(float(np.max(lon_hi - lon_lo)), fine)
-        if n_lat > 1 or n_lon > 1:
-            # a sub-pixel cut by a sharp edge needs several samples whatever the model scale
-            n_lat, n_lon = max(n_lat, MIN_REFINEMENT), max(n_lon, MIN_REFINEMENT)
-        self.n_lat, self.n_lon = n_lat, n_lon
+        # a sub-pixel cut by a sharp edge needs several samples whatever the model scale
+        self.n_lat, self.n_lon = max(n_lat, MIN_REFINEMENT), max(n_lon, MIN_REFINEMENT)
 
     def apply(self, flux: np.ndarray, rows: slice) -> None:
         """Replace, in place, the flux of the selected sub-pixels of a block of rows."""
-        if self.n_lat == 1 and self.n_lon == 1:
-            return
         lat_lo, lat_hi = self.lat_lo[rows][:, None], self.lat_hi[rows][:, None]
         lon_lo, lon_hi = self.lon_lo[None, :], self.lon_hi[None, :]
         separation = angular_separation(

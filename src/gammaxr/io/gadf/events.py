@@ -16,7 +16,7 @@ from gammaxr.exceptions import ColumnError, FormatError, UnitError
 from gammaxr.io._fits import column, find_hdu, open_fits, snake_case
 from gammaxr.sky.pointing import Pointing
 
-__all__ = ["read_events", "read_gti", "read_pointing"]
+__all__ = ["read_events", "read_gti", "read_header", "read_pointing"]
 
 REQUIRED_EVENT_COLUMNS = ("EVENT_ID", "TIME", "RA", "DEC", "ENERGY")
 
@@ -40,7 +40,7 @@ HEADER_KEYWORDS = (
     "OBS_ID", "TELESCOP", "INSTRUME", "OBJECT", "RA_OBJ", "DEC_OBJ", "RA_PNT", "DEC_PNT",
     "ALT_PNT", "AZ_PNT", "OBS_MODE", "ONTIME", "LIVETIME", "DEADC", "TSTART", "TSTOP",
     "MJDREFI", "MJDREFF", "TIMESYS", "TIMEREF", "TIMEUNIT", "GEOLON", "GEOLAT", "ALTITUDE",
-    "N_TELS", "TELLIST", "EV_CLASS", "MUONEFF",
+    "N_TELS", "TELLIST", "EV_CLASS", "MUONEFF", "CREATOR", "HDUVERS",
 )  # fmt: skip
 
 
@@ -251,3 +251,11 @@ def pointing_from_header(header: fits.Header, where: str) -> Pointing:
         az=float(header.get("AZ_PNT", math.nan)),
         mode=str(header.get("OBS_MODE", "")).strip(),
     )
+
+
+def read_header(path: str | Path, hdu: str | int = "EVENTS") -> dict:
+    """The header of one HDU as a plain dict (keyword -> value), without reading data."""
+    path = Path(path)
+    with open_fits(path) as hdul:
+        table = find_hdu(hdul, hdu, path=path)
+        return {key: table.header[key] for key in table.header if key not in ("", "COMMENT")}
