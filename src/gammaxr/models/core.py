@@ -48,6 +48,19 @@ def register_model(kind: str):
     return decorator
 
 
+def _as_parameter(current: Parameter, given: float | u.Quantity | Parameter) -> Parameter:
+    """Fill the slot of ``current`` with a value, a Quantity or a whole Parameter.
+
+    A number or Quantity sets the value; a Parameter replaces it whole, renamed
+    to the slot and converted to its unit.
+    """
+    if not isinstance(given, Parameter):
+        return current.with_value(given)
+    if given.name != current.name:
+        given = replace(given, name=current.name)
+    return given if given.unit == current.unit else given.with_unit(current.unit)
+
+
 class Model:
     """Base class of every model: named, immutable parameters and a pure ``evaluate``.
 
@@ -74,15 +87,7 @@ class Model:
         items = []
         for name, default in defaults.items():
             given = values.get(name)
-            if given is None:
-                items.append(default)
-            elif isinstance(given, Parameter):
-                if given.name != name:
-                    given = replace(given, name=name)
-                same_unit = given.unit == default.unit
-                items.append(given if same_unit else given.with_unit(default.unit))
-            else:
-                items.append(default.with_value(given))
+            items.append(default if given is None else _as_parameter(default, given))
         self._parameters = Parameters(items)
 
     @property
@@ -107,9 +112,7 @@ class Model:
                 raise ParameterError(
                     f"{type(self).__name__}: unknown parameter {name!r}; it has {list(current)}"
                 )
-            current[name] = value if isinstance(value, Parameter) else current[name].with_value(
-                value
-            )
+            current[name] = _as_parameter(current[name], value)
         return self._replace_parameters(Parameters(current.values()))
 
     def _replace_parameters(self, parameters: Parameters) -> Model:

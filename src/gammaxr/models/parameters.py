@@ -26,7 +26,7 @@ class ParameterError(GammaxrError, ValueError):
     """A parameter value, bound or unit that is not valid."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Parameter:
     """One model parameter.
 
@@ -86,6 +86,16 @@ class Parameter:
             raise ParameterError(f"parameter {self.name!r}: scale must be positive, got {scale}")
         object.__setattr__(self, "scale", scale)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Parameter):
+            return NotImplemented
+        return all(
+            _same(getattr(self, name), getattr(other, name))
+            for name in ("name", "value", "unit", "min", "max", "frozen", "error", "link", "scale")
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def quantity(self) -> u.Quantity:
         """The value as an astropy Quantity."""
@@ -134,6 +144,13 @@ class Parameter:
         )
 
 
+def _same(a, b) -> bool:
+    """Equality that takes NaN equal to NaN (unset bounds and errors)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
 class Parameters(Mapping[str, Parameter]):
     """An ordered, immutable set of parameters, looked up by name."""
 
@@ -152,6 +169,9 @@ class Parameters(Mapping[str, Parameter]):
             raise ParameterError(
                 f"no parameter {name!r}; the parameters are {list(self._items)}"
             ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
