@@ -55,3 +55,16 @@ def test_dataset_psf_verbs_delegate():
         params.gp.evaluate_psf(rad=rad, energy_true=2.0, offset=0.5),
         irf.evaluate_psf(params, rad=rad, energy_true=2.0, offset=0.5),
     )
+
+
+def test_dataset_stack_and_write_delegate(crab_store, tmp_path):
+    geom = gx.make_geom(
+        gx.energy_axis(1, 10, nbin=2),
+        gx.energy_axis(0.5, 20, nbin=4, name="energy_true"),
+        sky=gx.sky_grid((83.633, 22.014), width=1, binsz=0.1),
+    )
+    datasets = [gx.make_map_dataset(obs, geom) for obs in crab_store.observations()[:2]]
+    joint = gx.concat_observations(datasets)
+    xr.testing.assert_identical(joint.gp.stack(), gx.stack(joint))
+    path = joint.gp.write(tmp_path / "joint.nc")
+    xr.testing.assert_identical(gx.read_dataset(path).load(), joint)

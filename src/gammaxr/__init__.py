@@ -18,8 +18,11 @@ from gammaxr.data import (
     select_time,
 )
 from gammaxr.exceptions import GammaxrError
-from gammaxr.io import read_events, read_gti, read_irf
+from gammaxr.io import read_dataset, read_events, read_gti, read_irf, write_dataset
+from gammaxr.maps import reproject
+from gammaxr.reduce import make_map_dataset
 from gammaxr.sky import Pointing, angular_separation, region_mask
+from gammaxr.stacking import concat_observations, stack, stack_pair
 
 __version__ = "0.1.0.dev0"
 
@@ -31,14 +34,18 @@ __all__ = [
     "angular_separation",
     "axis_from_edges",
     "bin_events",
+    "concat_observations",
     "energy_axis",
     "example_data_path",
     "make_geom",
+    "make_map_dataset",
     "open_datastore",
+    "read_dataset",
     "read_events",
     "read_gti",
     "read_irf",
     "region_mask",
+    "reproject",
     "select_energy",
     "select_offset",
     "select_region",
@@ -46,4 +53,7 @@ __all__ = [
     "sky_frame",
     "sky_grid",
     "solid_angle",
+    "stack",
+    "stack_pair",
+    "write_dataset",
 ]

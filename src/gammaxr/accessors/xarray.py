@@ -11,6 +11,8 @@ from gammaxr import axes as _axes
 from gammaxr import conventions as _conventions
 from gammaxr import irf as _irf
 from gammaxr import maps as _maps
+from gammaxr import stacking as _stacking
+from gammaxr.io import dataset_store as _dataset_store
 
 if TYPE_CHECKING:
     import astropy.units as u
@@ -99,3 +101,11 @@ class DatasetAccessor:
     ) -> xr.DataArray:
         """PSF radius containing ``fraction``, deg (see :func:`gammaxr.irf.containment_radius`)."""
         return _irf.containment_radius(self._obj, fraction, fill_value=fill_value, **coords)
+
+    def stack(self, *, dim: str = "obs_id") -> xr.Dataset:
+        """Stack the joint form over observations (see :func:`gammaxr.stack`)."""
+        return _stacking.stack(self._obj, dim=dim)
+
+    def write(self, path, *, format=None):
+        """Write losslessly to NetCDF or Zarr (see :func:`gammaxr.write_dataset`)."""
+        return _dataset_store.write_dataset(self._obj, path, format=format)

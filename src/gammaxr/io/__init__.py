@@ -1,5 +1,6 @@
-"""Readers and writers: GADF FITS (events, GTI, IRFs, index tables)."""
+"""Readers and writers: GADF FITS (events, GTI, IRFs, index tables), NetCDF/Zarr datasets."""
 
+from gammaxr.io.dataset_store import read_dataset, write_dataset
 from gammaxr.io.gadf import (
     read_events,
     read_gti,
@@ -10,10 +11,12 @@ from gammaxr.io.gadf import (
 )
 
 __all__ = [
+    "read_dataset",
     "read_events",
     "read_gti",
     "read_hdu_index",
     "read_irf",
     "read_obs_index",
     "read_pointing",
+    "write_dataset",
 ]

@@ -1243,8 +1243,46 @@ class TemplateSpatialModel(SpatialModel):
 
     @property
     def evaluation_bin_size_min(self) -> float:
-        """The smallest pixel size of the template, deg."""
-        return float(min(np.min(np.diff(self._lat_edges)), np.min(np.diff(self._lon_edges))))
+        """Half the smallest pixel size of the template, deg."""
+        size = min(np.min(np.diff(self._lat_edges)), np.min(np.diff(self._lon_edges)))
+        return 0.5 * float(size)
+
+    def integrate_geom(
+        self, geom: xr.DataArray | xr.Dataset, *, oversampling: int | None = None
+    ) -> xr.DataArray:
+        """Fraction of the template in each pixel of a sky grid.
+
+        On the template's own grid (same frame and pixels, centre not moved)
+        this is exactly the template times the pixel solid angles; otherwise
+        the interpolated template is integrated as in
+        :meth:`SpatialModel.integrate_geom`, with sub-pixels of at most half a
+        template pixel.
+
+        Parameters
+        ----------
+        geom : xarray.DataArray or xarray.Dataset
+            Any object with a lon/lat grid (:func:`gammaxr.sky_grid`).
+        oversampling : int, optional
+            Sub-pixels per pixel and per axis, instead of the automatic choice.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(lat, lon)``, dimensionless.
+        """
+        sky = solid_angle(geom)
+        values = self.parameter_values()
+        same = (
+            oversampling is None
+            and sky.attrs["frame"] == self._frame
+            and values["lon_0"] == self._lon_mid
+            and values["lat_0"] == self._lat_mid
+            and np.array_equal(edges(sky, LON), self._lon_edges)
+            and np.array_equal(edges(sky, LAT), self._lat_edges)
+        )
+        if same:
+            return _like_sky(sky, self._data * sky.to_numpy(), name="integral", units="")
+        return super().integrate_geom(geom, oversampling=oversampling)
 
 
 def _check_template(data: np.ndarray) -> None:
