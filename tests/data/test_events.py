@@ -22,7 +22,7 @@ from regions import (
 import gammaxr as gx
 from gammaxr.data.events import event_offset, event_sky_coords
 from gammaxr.exceptions import ColumnError, DimensionError, GeometryError
-from gammaxr.sky.separation import fov_offsets
+from gammaxr.sky.separation import tangent_plane_offsets
 
 CRAB = SkyCoord(83.633333, 22.014444, unit="deg", frame="icrs")
 
@@ -216,7 +216,7 @@ def test_select_annulus(synthetic_events):
 def _tangent_plane(events, centre: SkyCoord, frame: str):
     lon, lat = event_sky_coords(events, frame)
     centre = centre.transform_to(frame)
-    return fov_offsets(lon, lat, centre.spherical.lon.deg, centre.spherical.lat.deg)
+    return tangent_plane_offsets(lon, lat, centre.spherical.lon.deg, centre.spherical.lat.deg)
 
 
 @pytest.mark.parametrize("frame", ["icrs", "galactic"])

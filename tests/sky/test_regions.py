@@ -16,7 +16,7 @@ from regions import (
 import gammaxr as gx
 from gammaxr.exceptions import DimensionError, GeometryError
 from gammaxr.sky.regions import contains, region_to_string
-from gammaxr.sky.separation import fov_offsets
+from gammaxr.sky.separation import tangent_plane_offsets
 
 
 def _pixel_separation(grid, centre: SkyCoord) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_rectangle_mask():
     grid = gx.sky_grid(centre, width=4, binsz=0.02)
     mask = gx.region_mask(RectangleSkyRegion(centre, 2.0 * u.deg, 1.0 * u.deg), grid)
     lon, lat = np.meshgrid(grid["lon"].values, grid["lat"].values)
-    x, y = fov_offsets(lon, lat, 83.6, 22.0)
+    x, y = tangent_plane_offsets(lon, lat, 83.6, 22.0)
     np.testing.assert_array_equal(mask.values, (np.abs(x) <= 1.0) & (np.abs(y) <= 0.5))
     area = float(grid.where(mask).sum())
     assert area == pytest.approx(np.deg2rad(2.0) * np.deg2rad(1.0), rel=0.02)
@@ -114,7 +114,7 @@ def test_rectangle_in_its_own_frame():
     grid = gx.sky_grid(centre, width=4, binsz=0.05, frame="galactic")
     mask = gx.region_mask(RectangleSkyRegion(centre, 3.0 * u.deg, 0.5 * u.deg), grid)
     lon, lat = np.meshgrid(grid["lon"].values, grid["lat"].values)
-    x, y = fov_offsets(lon, lat, 184.5, -5.8)
+    x, y = tangent_plane_offsets(lon, lat, 184.5, -5.8)
     np.testing.assert_array_equal(mask.values, (np.abs(x) <= 1.5) & (np.abs(y) <= 0.25))
 
 
@@ -124,7 +124,7 @@ def test_galactic_rectangle_on_an_icrs_grid():
     mask = gx.region_mask(RectangleSkyRegion(centre, 3.0 * u.deg, 0.5 * u.deg), grid)
     lon, lat = np.meshgrid(grid["lon"].values, grid["lat"].values)
     pixels = SkyCoord(lon, lat, unit="deg").galactic
-    x, y = fov_offsets(pixels.l.deg, pixels.b.deg, 184.5, -5.8)
+    x, y = tangent_plane_offsets(pixels.l.deg, pixels.b.deg, 184.5, -5.8)
     inside = (np.abs(x) <= 1.5) & (np.abs(y) <= 0.25)
     clear = np.minimum(np.abs(np.abs(x) - 1.5), np.abs(np.abs(y) - 0.25)) > 1e-6
     np.testing.assert_array_equal(mask.values[clear], inside[clear])

@@ -11,7 +11,7 @@ from astropy.wcs import WCS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gammaxr.sky.separation import angular_separation, fov_offsets
+from gammaxr.sky.separation import angular_separation, tangent_plane_offsets
 
 lons = st.floats(-360.0, 720.0, allow_nan=False)
 lats = st.floats(-90.0, 90.0, allow_nan=False)
@@ -76,17 +76,17 @@ def test_separation_keeps_xarray_dims():
 
 
 def test_fov_offsets_centre_and_axes():
-    x, y = fov_offsets(83.6, 22.0, 83.6, 22.0)
+    x, y = tangent_plane_offsets(83.6, 22.0, 83.6, 22.0)
     assert (x, y) == (0.0, 0.0)
     # North of the centre: along +fov_lat; east (larger lon): along +fov_lon.
-    x, y = fov_offsets(83.6, 23.0, 83.6, 22.0)
+    x, y = tangent_plane_offsets(83.6, 23.0, 83.6, 22.0)
     assert x == pytest.approx(0.0, abs=1e-12)
     assert y == pytest.approx(np.rad2deg(np.tan(np.deg2rad(1.0))), rel=1e-12)
-    x, y = fov_offsets(1.0, 0.0, 0.0, 0.0)
+    x, y = tangent_plane_offsets(1.0, 0.0, 0.0, 0.0)
     assert x == pytest.approx(np.rad2deg(np.tan(np.deg2rad(1.0))), rel=1e-12)
     assert y == pytest.approx(0.0, abs=1e-12)
     # Across lon = 0/360 the offsets are continuous.
-    x_wrap, _ = fov_offsets(359.0, 0.0, 0.0, 0.0)
+    x_wrap, _ = tangent_plane_offsets(359.0, 0.0, 0.0, 0.0)
     assert x_wrap == pytest.approx(-x, rel=1e-12)
 
 
@@ -99,7 +99,7 @@ def test_fov_offsets_centre_and_axes():
 )
 def test_fov_offsets_radius_is_the_separation(lon0, lat0, distance, angle):
     point = SkyCoord(lon0, lat0, unit="deg").directional_offset_by(angle * u.deg, distance * u.deg)
-    x, y = fov_offsets(point.ra.deg, point.dec.deg, lon0, lat0)
+    x, y = tangent_plane_offsets(point.ra.deg, point.dec.deg, lon0, lat0)
     # Gnomonic projection: the radius is tan(separation); the direction is the position angle.
     assert np.rad2deg(np.arctan(np.deg2rad(np.hypot(x, y)))) == pytest.approx(distance, abs=1e-9)
     if distance > 1e-6:
@@ -117,7 +117,7 @@ def test_fov_offsets_match_a_tan_wcs():
     rng = np.random.default_rng(1)
     ra = rng.uniform(78, 89, 500)
     dec = rng.uniform(17, 27, 500)
-    x, y = fov_offsets(ra, dec, 83.6, 22.0)
+    x, y = tangent_plane_offsets(ra, dec, 83.6, 22.0)
     px, py = wcs.wcs_world2pix(ra, dec, 0)
     np.testing.assert_allclose(x, px, atol=1e-9)
     np.testing.assert_allclose(y, py, atol=1e-9)

@@ -17,7 +17,7 @@ from regions import CompoundSkyRegion, Regions, SkyRegion
 from gammaxr.axes import sky_frame
 from gammaxr.conventions import ENERGY, LAT, LON, edges
 from gammaxr.exceptions import ColumnError, DimensionError, GeometryError
-from gammaxr.sky.regions import _as_region_list, contains, region_to_string
+from gammaxr.sky.regions import as_region_list, contains, region_to_string
 from gammaxr.sky.separation import angular_separation
 
 __all__ = [
@@ -93,7 +93,7 @@ def select_region(events: pd.DataFrame, region: SkyRegion | Regions | str) -> pd
         return positions[frame]
 
     inside = np.zeros(len(events), dtype=bool)
-    for item in _as_region_list(region):
+    for item in as_region_list(region):
         inside |= _contains(item, position)
     return events[inside]
 

@@ -19,7 +19,7 @@ from gammaxr.conventions import LAT, LON
 from gammaxr.exceptions import GeometryError
 from gammaxr.sky.separation import angular_separation
 
-__all__ = ["contains", "region_mask", "region_to_string"]
+__all__ = ["as_region_list", "contains", "region_mask", "region_to_string"]
 
 
 def contains(region: SkyRegion, lon, lat, frame: str) -> np.ndarray:
@@ -108,7 +108,7 @@ def region_mask(
         Anything with ``lon``/``lat`` coordinates and a frame (see :func:`gammaxr.sky_grid`).
     """
     frame = sky_frame(geom)
-    regions = _as_region_list(region)
+    regions = as_region_list(region)
     lon2d, lat2d = np.meshgrid(geom[LON].values, geom[LAT].values)
     inside = np.zeros(lon2d.shape, dtype=bool)
     for item in regions:
@@ -124,7 +124,8 @@ def region_mask(
     )
 
 
-def _as_region_list(region) -> list[SkyRegion]:
+def as_region_list(region: SkyRegion | Regions | str) -> list[SkyRegion]:
+    """A region, a ``Regions`` list or a DS9 string as a list of sky regions."""
     if isinstance(region, str):
         region = Regions.parse(region, format="ds9")
     if isinstance(region, Regions):
@@ -138,5 +139,5 @@ def _as_region_list(region) -> list[SkyRegion]:
 
 def region_to_string(region: SkyRegion | Regions) -> str:
     """Serialise a region (or list of regions) to a DS9 region string (for attrs)."""
-    regions = Regions(_as_region_list(region))
+    regions = Regions(as_region_list(region))
     return regions.serialize(format="ds9")

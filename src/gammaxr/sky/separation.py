@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["angular_separation", "fov_offsets"]
+__all__ = ["angular_separation", "tangent_plane_offsets"]
 
 
 def angular_separation(lon1, lat1, lon2, lat2):
@@ -23,12 +23,14 @@ def angular_separation(lon1, lat1, lon2, lat2):
     return np.rad2deg(np.arctan2(np.hypot(num1, num2), denominator))
 
 
-def fov_offsets(lon, lat, lon0, lat0):
-    """Field-of-view coordinates of points about a centre, deg (gnomonic projection).
+def tangent_plane_offsets(lon, lat, lon0, lat0):
+    """Tangent-plane (gnomonic, TAN) coordinates of points about a centre, deg.
 
-    Returns ``(fov_lon, fov_lat)``: the tangent-plane coordinates of
-    ``(lon, lat)`` about ``(lon0, lat0)``, with ``fov_lon`` growing with ``lon``
-    (the GADF DETX / DETY convention for ``FOVALIGN = RADEC``).
+    Returns ``(x, y)``: ``x`` grows with ``lon``, ``y`` with ``lat``, and
+    ``hypot(x, y) = tan(separation)`` in degrees of the tangent plane. This is the
+    plane in which non-circular regions are defined; it is *not* the IRF
+    field-of-view frame (a pure rotation with ``fov_lon`` growing westwards, see
+    :mod:`gammaxr.reduce`).
     """
     lon, lat, lon0, lat0 = (np.deg2rad(x) for x in (lon, lat, lon0, lat0))
     dlon = lon - lon0
