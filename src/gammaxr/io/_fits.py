@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterator
@@ -25,6 +27,21 @@ from gammaxr.exceptions import (
 __all__ = ["column", "column_unit", "find_hdu", "has_column", "open_fits", "snake_case"]
 
 
+@functools.lru_cache(maxsize=16)
+def _decompressed(path: str, mtime_ns: int, size: int) -> bytes:
+    """The decompressed bytes of a gzipped file, cached by path, mtime and size.
+
+    A run's HDUs (events, GTI, four IRFs) live in one ``.fits.gz``; reading them
+    one by one would decompress the file once per HDU. ``bytes`` are immutable,
+    so the cache is safe to share between threads.
+    """
+    try:
+        with gzip.open(path, "rb") as stream:
+            return stream.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataFileError(f"{path}: truncated or corrupt gzip file ({err})") from err
+
+
 @contextmanager
 def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
     """Open a FITS file (memory-mapped where possible), raising :class:`DataFileError`.
@@ -38,8 +55,13 @@ def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
     if not path.is_file():
         raise DataFileError(f"{path}: file not found")
     try:
-        hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
-    except (OSError, EOFError, zlib.error) as err:
+        if path.suffix == ".gz":
+            stat = path.stat()
+            source = io.BytesIO(_decompressed(str(path), stat.st_mtime_ns, stat.st_size))
+            hdul = fits.open(source, lazy_load_hdus=True)
+        else:
+            hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise DataFileError(f"{path}: not a readable FITS file ({err})") from err
     try:
         yield hdul
