@@ -36,18 +36,35 @@ GAMMAPY_SPATIAL = {
     "PointSpatialModel": ("point", [("lon_0", "deg", 0), ("lat_0", "deg", 0)]),
     "GaussianSpatialModel": (
         "gauss",
-        [("lon_0", "deg", 0), ("lat_0", "deg", 0), ("sigma", "deg", 1), ("e", "", 0),
-         ("phi", "deg", 0)],
+        [
+            ("lon_0", "deg", 0),
+            ("lat_0", "deg", 0),
+            ("sigma", "deg", 1),
+            ("e", "", 0),
+            ("phi", "deg", 0),
+        ],
     ),
     "GeneralizedGaussianSpatialModel": (
         "gauss-general",
-        [("lon_0", "deg", 0), ("lat_0", "deg", 0), ("r_0", "deg", 1), ("eta", "", 0.5),
-         ("e", "", 0), ("phi", "deg", 0)],
+        [
+            ("lon_0", "deg", 0),
+            ("lat_0", "deg", 0),
+            ("r_0", "deg", 1),
+            ("eta", "", 0.5),
+            ("e", "", 0),
+            ("phi", "deg", 0),
+        ],
     ),
     "DiskSpatialModel": (
         "disk",
-        [("lon_0", "deg", 0), ("lat_0", "deg", 0), ("r_0", "deg", 1), ("e", "", 0),
-         ("phi", "deg", 0), ("edge_width", "", 0.01)],
+        [
+            ("lon_0", "deg", 0),
+            ("lat_0", "deg", 0),
+            ("r_0", "deg", 1),
+            ("e", "", 0),
+            ("phi", "deg", 0),
+            ("edge_width", "", 0.01),
+        ],
     ),
     "ShellSpatialModel": (
         "shell",
@@ -233,13 +250,17 @@ def test_shell_matches_the_projected_uniform_shell():
             return float(r_in <= np.hypot(b, z) <= r_out)
 
         breaks = [np.sqrt(max(r**2 - b**2, 0.0)) for r in (r_in, r_out)]
-        length, _ = scipy.integrate.quad(inside, -r_out, r_out, points=[-b for b in breaks] + breaks)
+        length, _ = scipy.integrate.quad(
+            inside, -r_out, r_out, points=[-b for b in breaks] + breaks
+        )
         return length / volume
 
     for b in [0.0, 0.2, 0.39, 0.41, 0.5, 0.59]:
         assert model(0.0, b) == pytest.approx(projected(b * DEG), rel=1e-6)
     assert model(0.0, 0.61) == 0.0
-    shell2 = Shell2SpatialModel(lon_0=0.0, lat_0=0.0, r_0=radius + width, eta=width / (radius + width))
+    shell2 = Shell2SpatialModel(
+        lon_0=0.0, lat_0=0.0, r_0=radius + width, eta=width / (radius + width)
+    )
     theta = np.linspace(0, 0.7, 71)
     np.testing.assert_allclose(shell2(0 * theta, theta), model(0 * theta, theta), rtol=1e-6)
 
@@ -468,7 +489,9 @@ def test_template_interpolates_and_is_zero_outside():
 def test_template_integrates_on_other_grids_and_frames():
     linear = TemplateSpatialModel(gaussian_template(), interp="lin")
     coarse = gx.sky_grid((83.6, 22.0), width=3.0, binsz=0.25)
-    galactic = gx.sky_grid(SkyCoord(83.6, 22.0, unit="deg"), width=3.0, binsz=0.05, frame="galactic")
+    galactic = gx.sky_grid(
+        SkyCoord(83.6, 22.0, unit="deg"), width=3.0, binsz=0.05, frame="galactic"
+    )
     for grid in (coarse, galactic):
         assert float(linear.integrate_geom(grid).sum()) == pytest.approx(1.0, abs=1e-4)
     # log interpolation (Gammapy's default) is exact at the pixel centres only: between

@@ -11,22 +11,27 @@ position from the centre, never from pixel units.
 Normalisation
     Every model but :class:`ConstantSpatialModel` integrates to 1 over the
     sphere. The formulas are Gammapy's (so model files interoperate and give the
-    same numbers): the circular Gaussian and the disks are normalised exactly on
-    the sphere; the elongated Gaussian, the generalised Gaussian and the shells
-    are normalised in the small-angle (flat-sky) sense, exact to
-    ``O(size**2)`` (about 1e-4 relative for a 1 deg source).
+    same numbers): the circular Gaussian and the sharp-edged disks are
+    normalised exactly on the sphere; the elongated Gaussian, the generalised
+    Gaussian and the shells in the small-angle (flat-sky) sense, exact to
+    ``O(size**2)`` (2e-4 for a 2.4 deg shell); a smooth disk edge adds
+    ``O(edge_width**2)``.
 
 Integration on a sky grid
     :meth:`SpatialModel.integrate_geom` returns the fraction of the model in
     each pixel of a lon/lat grid (:func:`gammaxr.sky_grid`). Each pixel in a
     cutout of radius :attr:`SpatialModel.evaluation_radius` around the source is
-    split into ``n_lat x n_lon`` sub-pixels with exact solid angles, with
-    ``n = ceil(pixel size / evaluation_bin_size_min)`` per axis (the pixel width
-    in lon is measured as an angle), and only the sub-pixels that overlap the
-    cutout are evaluated, so a source much smaller than a pixel costs as little
-    as a large one. The sub-pixel grid is anchored to the pixels, so the result
-    is a smooth function of the model parameters. A point source puts its whole
-    flux in the pixel that contains it.
+    split into ``n_lat x n_lon`` sub-pixels with exact solid angles,
+    ``n = ceil(pixel size / scale)`` per axis (the lon width measured as an
+    angle), where ``scale`` is the model's :attr:`~SpatialModel.evaluation_bin_size_min`
+    (a Gaussian: an eighth of its minor axis). Only the sub-pixels that overlap
+    the cutout are evaluated, so a source much smaller than a pixel costs as
+    little as a large one. Models with sharp features (disk edges, shell rims)
+    use a coarser scale away from them and split the sub-pixels that overlap
+    them again, at least 4 x 4 times and down to their fine scale. The
+    sub-pixel grid is anchored to the pixels, not to the source, so the result
+    of a smooth model varies smoothly with its parameters. A point source puts
+    its whole flux in the pixel that contains it.
 """
 
 from __future__ import annotations
@@ -239,7 +244,7 @@ class SpatialModel(Model):
     def evaluation_bin_size_min(self) -> float | None:
         """The finest angular scale of the model, deg: the largest sub-pixel size used.
 
-        None: the pixel centres are enough.
+        None: the pixel centres are enough (0 for a point: the finest possible).
         """
         return None
 
@@ -248,8 +253,9 @@ class SpatialModel(Model):
         """Ranges of separation from the centre (deg) that hold the model's sharp features.
 
         Empty (the default): :attr:`evaluation_bin_size_min` applies everywhere.
-        Otherwise only the pixels that overlap these ranges are sampled at
-        :attr:`evaluation_bin_size_min`, and the others at :attr:`_coarse_bin_size`.
+        Otherwise pixels are split at :attr:`_coarse_bin_size`, and the sub-pixels
+        that overlap these ranges are split again down to
+        :attr:`evaluation_bin_size_min` (at least :data:`MIN_REFINEMENT` times per axis).
         """
         return ()
 
@@ -290,16 +296,18 @@ class SpatialModel(Model):
         (at most :data:`MAX_OVERSAMPLING`, and fewer if more than
         :data:`MAX_SAMPLES` sub-pixels would be needed), whose exact solid
         angles weight the surface brightness at their centres. Only the
-        sub-pixels that overlap the cutout are evaluated. The centre is converted
-        to the grid's frame (and the sub-pixel positions to the model's), and
-        longitudes wrap at 0/360.
+        sub-pixels that overlap the cutout are evaluated. Models with sharp
+        features split the sub-pixels near them again (see the module
+        docstring). The centre is converted to the grid's frame (and the
+        sub-pixel positions to the model's), and longitudes wrap at 0/360.
 
         Parameters
         ----------
         geom : xarray.DataArray or xarray.Dataset
             Any object with a lon/lat grid (:func:`gammaxr.sky_grid`).
         oversampling : int, optional
-            Sub-pixels per pixel and per axis, instead of the automatic choice.
+            Sub-pixels per pixel and per axis, uniform over the cutout, instead
+            of the automatic choice (and of the refinement near sharp features).
 
         Returns
         -------

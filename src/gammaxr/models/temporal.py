@@ -104,8 +104,9 @@ class TemporalModel(Model):
         """Integral of the norm from ``t_min`` to ``t_max`` (MJD), in days.
 
         The base class integrates numerically, vectorised over the intervals
-        (Gauss-Legendre, 64 nodes per interval); models override it with their
-        analytic integral.
+        (Gauss-Legendre, 64 nodes per interval: exact for smooth norms, blind to
+        features much narrower than the interval); every model here overrides it
+        with its analytic integral.
         """
         nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
         t_min = np.asarray(t_min, dtype=float)[..., None]
