@@ -15,6 +15,7 @@ __all__ = [
     "FitError",
     "FormatError",
     "GammaxrError",
+    "GammaxrWarning",
     "GeometryError",
     "HDUClassError",
     "IRFShapeError",
@@ -69,3 +70,7 @@ class ConfigError(GammaxrError, ValueError):
 
 class FitError(GammaxrError, RuntimeError):
     """A fit that cannot be set up (a failed convergence is reported, not raised)."""
+
+
+class GammaxrWarning(UserWarning):
+    """A result that is valid but not what was asked (e.g. a fit skipped for lack of data)."""

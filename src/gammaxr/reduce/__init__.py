@@ -5,6 +5,7 @@ observation onto a geometry (:func:`gammaxr.make_geom`); the product makers
 and the safe-mask methods are available on their own.
 """
 
+from gammaxr.reduce.fov_background import fit_fov_background
 from gammaxr.reduce.map import (
     PRODUCTS,
     default_rad_axis,
@@ -32,6 +33,7 @@ __all__ = [
     "SAFE_MASK_METHODS",
     "default_rad_axis",
     "energy_mask",
+    "fit_fov_background",
     "make_background",
     "make_edisp",
     "make_exposure",
