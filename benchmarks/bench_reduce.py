@@ -1,0 +1,559 @@
+"""Data-reduction benchmark: many observations to one stacked map dataset, serial and Dask.
+
+Times ``gammaxr.reduce.reduce_observations`` (one Dask graph, threaded scheduler)
+against the serial path (``make_map_dataset`` per run, folded with
+``stack_pair``), reading included, on
+
+(a) H.E.S.S. DL3 DR1 (``hess-dl3-dr1``), on 4 x 4 deg at 0.02 deg (200 x 200
+    pixels) around each set's target, reco energy 0.5-50 TeV at 10 bins per
+    decade (20 bins), true energy 0.3-100 TeV at 20 per decade (50 bins), every
+    product, the default safe mask (``aeff-default``):
+
+    ``hess-1``    Crab run 23523;
+    ``hess-4``    the four Crab runs;
+    ``hess-16``   the first 16 PKS 2155-304 runs (table order);
+    ``hess-21``   all 21 PKS 2155-304 runs (every run pointing within 2.5 deg);
+    ``hess-all``  all 105 runs, in fields: each run joins the first field whose
+                  centre (the target of the field's first run) lies within
+                  2.5 deg of its pointing, and each field is reduced and stacked
+                  on its own 4 x 4 deg geometry (one ``reduce_observations`` call
+                  per field, the fields one after the other);
+
+(b) the data reduction of gammapy/gammapy-benchmarks ``benchmarks/analysis_3d.py``
+    (``data_prep``): CTA 1DC run 110380 read and reduced TEN times, stacked on a
+    10 x 8 deg galactic CAR grid at 0.05 deg centred on (0, 0), reco and true
+    energy 0.1-10 TeV in 10 log bins, safe mask ``offset-max`` at 4 deg, no
+    FoV background fit (the benchmark has none). The background is integrated
+    over each bin from its edges (``background_integration="edges"``), Gammapy's
+    method without oversampling, so that the numbers compare:
+
+    ``a3d-full``  every product (gammaxr: one PSF and one edisp at the geometry
+                  centre; Gammapy: PSF and edisp *maps* on a 0.2 deg grid);
+    ``a3d-maps``  counts, exposure, background and the safe mask only (Gammapy:
+                  ``MapDatasetMaker(selection=["counts", "exposure", "background"])``).
+
+Each case and mode (``serial``, ``threads``) runs ``--repeat`` times (default 2),
+each in a fresh subprocess: wall time, CPU time (all threads) and the process
+peak resident memory (``ru_maxrss``, with the value before the reduction as
+the baseline); then once more under ``tracemalloc`` (untimed) for the peak of
+memory allocated during the reduction. ``--profile`` adds cProfile's top
+entries for one observation of each geometry.
+
+Gammapy's numbers come from ``bench_reduce_gammapy.py`` (run it first, in the
+Gammapy environment); this script reads ``results/reduce_gammapy.json`` and
+writes ``results/reduce.json`` and ``results/reduce.md``. Run by hand::
+
+    /work/gp-venv/bin/python benchmarks/bench_reduce_gammapy.py
+    python benchmarks/bench_reduce.py [--data PATH] [--repeat 2] [--cases ...] [--profile]
+
+``--data`` is the folder holding ``hess-dl3-dr1`` and ``cta-1dc``; the default is
+``$GAMMAXR_DATA``, else ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import functools
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+HESS_CASES = ("hess-1", "hess-4", "hess-16", "hess-21", "hess-all")
+A3D_CASES = ("a3d-full", "a3d-maps")
+CASES = HESS_CASES + A3D_CASES
+MODES = ("serial", "threads")
+CRAB_RUNS = (23523, 23526, 23559, 23592)
+PKS2155 = "PKS 2155-304"
+FIELD_RADIUS = 2.5  # deg
+A3D_OBS_ID, A3D_N_OBS = 110380, 10
+A3D_SAFE_MASK = {"offset-max": {"offset_max": 4.0}}
+A3D_MAPS = ("counts", "exposure", "background", "mask_safe")
+
+
+def find_data(path: str | None) -> Path:
+    """The folder holding hess-dl3-dr1 and cta-1dc: --data, $GAMMAXR_DATA or ../shared/data."""
+    default = [os.environ.get("GAMMAXR_DATA"), HERE.parents[1] / "shared" / "data"]
+    candidates = [path] if path else default
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "hess-dl3-dr1").is_dir():
+            return Path(candidate).resolve()
+    sys.exit(f"no hess-dl3-dr1 found in {candidates}; give --data PATH")
+
+
+def maxrss_mib() -> float:
+    """Process peak resident memory so far, MiB (ru_maxrss is KiB on Linux)."""
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value / 2**20 if sys.platform == "darwin" else value / 2**10
+
+
+# --------------------------------------------------------------------------------------
+# The cases
+# --------------------------------------------------------------------------------------
+
+
+def hess_geometry(center):
+    import gammaxr as gx
+
+    return gx.make_geom(
+        gx.energy_axis(0.5, 50, per_decade=10),
+        gx.energy_axis(0.3, 100, per_decade=20, name="energy_true"),
+        sky=gx.sky_grid(center, width=4.0, binsz=0.02),
+    )
+
+
+def a3d_geometry():
+    import gammaxr as gx
+
+    return gx.make_geom(
+        gx.energy_axis(0.1, 10, nbin=10),
+        gx.energy_axis(0.1, 10, nbin=10, name="energy_true"),
+        sky=gx.sky_grid((0.0, 0.0), width=(10.0, 8.0), binsz=0.05, frame="galactic"),
+    )
+
+
+def hess_fields(store, case: str) -> list[tuple[list[int], tuple[float, float]]]:
+    """The (obs_ids, centre) of each field of a H.E.S.S. case."""
+    from gammaxr import angular_separation
+
+    table = store.obs_table
+    if case in ("hess-1", "hess-4"):
+        ids = list(CRAB_RUNS[: int(case.split("-")[1])])
+    elif case in ("hess-16", "hess-21"):
+        ids = table.loc[table["object"] == PKS2155, "obs_id"].tolist()[: int(case.split("-")[1])]
+    elif case == "hess-all":
+        fields: list[tuple[list[int], tuple[float, float]]] = []
+        for row in table.itertuples():
+            for ids, (ra, dec) in fields:
+                if angular_separation(ra, dec, row.ra_pnt, row.dec_pnt) <= FIELD_RADIUS:
+                    ids.append(int(row.obs_id))
+                    break
+            else:
+                fields.append(([int(row.obs_id)], (float(row.ra_obj), float(row.dec_obj))))
+        return fields
+    else:
+        raise ValueError(case)
+    first = table[table["obs_id"] == ids[0]].iloc[0]
+    return [(ids, (float(first["ra_obj"]), float(first["dec_obj"])))]
+
+
+def run_case(data: Path, case: str, mode: str):
+    """Open the store and reduce: the timed work. Returns the stacked datasets."""
+    import gammaxr as gx
+    from gammaxr.reduce import make_map_dataset, reduce_observations
+    from gammaxr.stacking import stack_pair
+
+    if case in HESS_CASES:
+        store = gx.open_datastore(data / "hess-dl3-dr1")
+        plan = [(ids, hess_geometry(center), {}) for ids, center in hess_fields(store, case)]
+    else:
+        store = gx.open_datastore(data / "cta-1dc" / "index" / "gps")
+        options = {"safe_mask": A3D_SAFE_MASK, "background_integration": "edges"}
+        if case == "a3d-maps":
+            options["products"] = A3D_MAPS
+        plan = [([A3D_OBS_ID] * A3D_N_OBS, a3d_geometry(), options)]
+    results = []
+    for ids, geom, options in plan:
+        if mode == "serial":
+            # One observation object at a time, so that runs are freed as they are stacked.
+            datasets = (make_map_dataset(store.observation(i), geom, **options) for i in ids)
+            results.append(functools.reduce(stack_pair, datasets))
+        elif mode == "threads":
+            observations = [store.observation(i) for i in ids]
+            results.append(reduce_observations(observations, geom, scheduler="threads", **options))
+        else:
+            raise ValueError(mode)
+    return results
+
+
+def summary(results) -> dict:
+    """Sums of the stacked datasets (all fields together), per energy bin and in total."""
+    import numpy as np
+
+    out: dict = {"n_fields": len(results)}
+    for name in ("counts", "exposure", "background"):
+        per_energy = sum(
+            ds[name].astype(np.float64).sum(["lat", "lon"]).values for ds in results if name in ds
+        )
+        per_energy = np.asarray(per_energy)
+        out[name] = {"total": float(per_energy.sum()), "per_energy": per_energy.tolist()}
+    out["mask_safe_pixels"] = int(sum(int(ds.mask_safe.sum()) for ds in results))
+    out["livetime_s"] = float(sum(float(ds.livetime) for ds in results))
+    out["n_obs"] = sum(len(ds.attrs["obs_ids"]) if "obs_ids" in ds.attrs else 1 for ds in results)
+    first = results[0]
+    out["shape"] = {name: list(first[name].shape) for name in ("counts", "exposure")}
+    return out
+
+
+def one_run(data: Path, case: str, mode: str, trace: bool) -> dict:
+    import dask  # noqa: F401  (imports outside the timing)
+
+    import gammaxr  # noqa: F401
+    import gammaxr.reduce  # noqa: F401
+
+    baseline = maxrss_mib()
+    if trace:
+        tracemalloc.start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = run_case(data, case, mode)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if trace:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return {"tracemalloc_peak_mib": peak / 2**20}
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "baseline_maxrss_mib": baseline,
+        "maxrss_mib": maxrss_mib(),
+        "summary": summary(results),
+    }
+
+
+def in_subprocess(data: Path, case: str, mode: str, *, trace: bool) -> dict:
+    command = [sys.executable, __file__, "--data", str(data), "--one", case, mode]
+    if trace:
+        command.append("--trace")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{command} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------
+# Profile
+# --------------------------------------------------------------------------------------
+
+
+def profile(data: Path, top: int = 20) -> dict:
+    """cProfile of make_map_dataset for one observation of each geometry (reading included)."""
+    import gammaxr as gx
+    from gammaxr.reduce import make_map_dataset
+
+    hess = gx.open_datastore(data / "hess-dl3-dr1")
+    cta = gx.open_datastore(data / "cta-1dc" / "index" / "gps")
+    jobs = {
+        "hess 23523 (4 x 4 deg, 20 x 50 energy bins)": (
+            lambda: make_map_dataset(hess.observation(23523), hess_geometry((83.633, 22.0145)))
+        ),
+        "a3d 110380 (10 x 8 deg, 10 x 10 energy bins)": (
+            lambda: make_map_dataset(
+                cta.observation(A3D_OBS_ID),
+                a3d_geometry(),
+                safe_mask=A3D_SAFE_MASK,
+                background_integration="edges",
+            )  # fmt: skip
+        ),
+    }
+    out = {}
+    for label, job in jobs.items():
+        job()  # warm-up (imports, caches)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        job()
+        profiler.disable()
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("cumulative").print_stats(top)
+        total = stats.total_tt
+        stream_tt = io.StringIO()
+        pstats.Stats(profiler, stream=stream_tt).sort_stats("tottime").print_stats(top)
+        out[label] = {
+            "seconds": total,
+            "cumulative": _trim(stream.getvalue()),
+            "tottime": _trim(stream_tt.getvalue()),
+        }
+        print(f"profile {label}: {total:.2f} s\n{_trim(stream_tt.getvalue())}", flush=True)
+    return out
+
+
+def _trim(text: str) -> str:
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    prefix = str(Path(sys.prefix))
+    return "\n".join(line.replace(prefix, "<venv>") for line in lines[start:] if line)
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def environment() -> dict:
+    import astropy
+    import dask
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    import gammaxr as gx
+
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "versions": {
+            "gammaxr": gx.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "xarray": xr.__version__,
+            "astropy": astropy.__version__,
+            "dask": dask.__version__,
+        },
+    }
+
+
+def best(runs: list[dict], key: str) -> float:
+    return min(run[key] for run in runs)
+
+
+def compare_sums(ours: dict, theirs: dict) -> dict:
+    """Relative differences of the stacked sums, gammaxr vs Gammapy."""
+    import numpy as np
+
+    out = {}
+    for name in ("counts", "exposure", "background"):
+        if name not in ours or name not in theirs:
+            continue
+        a, b = np.asarray(ours[name]["per_energy"]), np.asarray(theirs[name]["per_energy"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_bin = np.where(b != 0, np.abs(a - b) / np.abs(b), np.where(a == 0, 0.0, np.inf))
+        out[name] = {
+            "gammaxr": ours[name]["total"],
+            "gammapy": theirs[name]["total"],
+            "relative_difference_total": (ours[name]["total"] - theirs[name]["total"])
+            / theirs[name]["total"],
+            "max_relative_difference_per_energy": float(per_bin.max()),
+        }
+    out["counts_identical"] = bool(ours["counts"]["per_energy"] == theirs["counts"]["per_energy"])
+    return out
+
+
+def markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [
+        "# Data reduction benchmark",
+        "",
+        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, load average "
+        f"{', '.join(f'{x:.1f}' for x in env['load_average'])} at start (the machine is shared: "
+        "wall times vary; CPU times are steadier). Each figure is the best of "
+        f"{report['repeat']} runs, each in a fresh process; *per obs* is the wall time divided "
+        "by the number of observations; *peak RSS* is the process high-water mark "
+        "(`ru_maxrss`) with the value before the reduction (imports, interpreter) in brackets; "
+        "*tracemalloc* is the peak of memory allocated during the reduction (a separate, "
+        "untimed run).",
+        "",
+        "## (a) H.E.S.S. DL3 DR1: 4 x 4 deg at 0.02 deg, 20 reco x 50 true energy bins",
+        "",
+        "| case | runs | mode | wall | CPU | per obs | speed-up | peak RSS (before) "
+        "| tracemalloc |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    cases = report["cases"]
+
+    def row(case: str, mode: str) -> str:
+        entry = cases[case][mode]
+        runs = entry["runs"]
+        n = runs[0]["summary"]["n_obs"]
+        wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
+        serial = best(cases[case]["serial"]["runs"], "seconds")
+        speedup = f"{serial / wall:.2f}x" if mode != "serial" else ""
+        trace = entry.get("tracemalloc_peak_mib")
+        trace_text = f"{trace:.0f} MiB" if trace is not None else "-"
+        return (
+            f"| {case} | {n} | {mode} | {wall:.2f} s | {cpu:.2f} s | {wall / n * 1e3:.0f} ms | "
+            f"{speedup} | {best(runs, 'maxrss_mib'):.0f} MiB "
+            f"({runs[0]['baseline_maxrss_mib']:.0f}) | {trace_text} |"
+        )
+
+    for case in HESS_CASES:
+        if case in cases:
+            lines += [row(case, mode) for mode in MODES if mode in cases[case]]
+    if "hess-all" in cases:
+        fields = cases["hess-all"]["serial"]["runs"][0]["summary"]["n_fields"]
+        lines += ["", f"`hess-all` is {fields} fields, reduced one after the other."]
+    a3d = [case for case in A3D_CASES if case in cases]
+    if a3d:
+        lines += [
+            "",
+            "## (b) gammapy-benchmarks analysis_3d data reduction: CTA 1DC run 110380 x 10",
+            "",
+            "10 x 8 deg galactic at 0.05 deg (160 x 200 pixels), 10 reco = 10 true energy bins "
+            "0.1-10 TeV, safe mask offset-max 4 deg, stacked; timed from opening the data "
+            "store. gammaxr integrates the background from the bin edges (Gammapy's method).",
+            "",
+            "| case | tool | mode | wall | CPU | per obs | peak RSS (before) | tracemalloc |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        gammapy = report.get("gammapy", {}).get("cases", {})
+        for case in a3d:
+            for mode in MODES:
+                runs = cases[case][mode]["runs"]
+                wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
+                trace = cases[case][mode].get("tracemalloc_peak_mib")
+                lines.append(
+                    f"| {case} | gammaxr | {mode} | {wall:.2f} s | {cpu:.2f} s | "
+                    f"{wall / A3D_N_OBS * 1e3:.0f} ms | {best(runs, 'maxrss_mib'):.0f} MiB "
+                    f"({runs[0]['baseline_maxrss_mib']:.0f}) | "
+                    f"{'-' if trace is None else f'{trace:.0f} MiB'} |"
+                )
+            for name in (case[4:], f"{case[4:]}-parallel"):
+                if name not in gammapy:
+                    continue
+                runs = gammapy[name]["runs"]
+                wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
+                rss = best(runs, "maxrss_mib")
+                children = max(run["children_maxrss_mib"] for run in runs)
+                rss_text = f"{rss:.0f} MiB ({runs[0]['baseline_maxrss_mib']:.0f})"
+                if children:
+                    rss_text += f", workers {children:.0f} MiB each"
+                trace = gammapy[name].get("tracemalloc_peak_mib")
+                mode = "serial" if name == case[4:] else "DatasetsMaker n_jobs=2"
+                lines.append(
+                    f"| {case} | Gammapy | {mode} | {wall:.2f} s | {cpu:.2f} s | "
+                    f"{wall / A3D_N_OBS * 1e3:.0f} ms | {rss_text} | "
+                    f"{'-' if trace is None else f'{trace:.0f} MiB'} |"
+                )
+        ratios = report.get("ratios", {})
+        if ratios:
+            lines += [
+                "",
+                "Ratios gammaxr / Gammapy (below 1: gammaxr is faster or smaller):",
+                "",
+                "| case | wall serial | CPU serial | wall threads / Gammapy serial "
+                "| wall threads / Gammapy n_jobs=2 | peak RSS − before, serial "
+                "| tracemalloc, serial |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for case, r in ratios.items():
+                lines.append(
+                    f"| {case} | {r['wall_serial']:.3f} | {r['cpu_serial']:.3f} | "
+                    f"{r['wall_threads_vs_gammapy_serial']:.3f} | "
+                    f"{_fmt(r.get('wall_threads_vs_gammapy_parallel'))} | "
+                    f"{_fmt(r.get('rss_increase_serial'))} | {_fmt(r.get('tracemalloc_serial'))} |"
+                )
+        checks = report.get("agreement", {})
+        if checks:
+            lines += ["", "Agreement of the stacked sums with Gammapy:", ""]
+            for case, c in checks.items():
+                parts = [f"counts identical per energy bin: {c['counts_identical']}"]
+                parts += [
+                    f"{name} {c[name]['gammaxr']:.6g} vs {c[name]['gammapy']:.6g} "
+                    f"(total {c[name]['relative_difference_total']:+.1e}, per bin max "
+                    f"{c[name]['max_relative_difference_per_energy']:.1e})"
+                    for name in ("counts", "exposure", "background")
+                    if name in c
+                ]
+                lines.append(f"- {case}: " + "; ".join(parts) + ".")
+    if "profiles" in report:
+        lines += ["", "## Profiles (cProfile, one observation, reading included)", ""]
+        for label, prof in report["profiles"].items():
+            lines += [f"{label}: {prof['seconds']:.2f} s (under cProfile). Top by own time:", "",
+                      "```", *prof["tottime"].splitlines()[:16], "```", ""]  # fmt: skip
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def ratios_to_gammapy(cases: dict, gammapy: dict) -> tuple[dict, dict]:
+    ratios, agreement = {}, {}
+    for case in A3D_CASES:
+        name = case[4:]
+        if case not in cases or name not in gammapy:
+            continue
+        ours_serial = cases[case]["serial"]
+        ours_threads = cases[case]["threads"]
+        theirs = gammapy[name]
+        r = {
+            "wall_serial": best(ours_serial["runs"], "seconds") / best(theirs["runs"], "seconds"),
+            "cpu_serial": best(ours_serial["runs"], "cpu_seconds")
+            / best(theirs["runs"], "cpu_seconds"),
+            "wall_threads_vs_gammapy_serial": best(ours_threads["runs"], "seconds")
+            / best(theirs["runs"], "seconds"),
+        }
+        parallel = gammapy.get(f"{name}-parallel")
+        if parallel:
+            r["wall_threads_vs_gammapy_parallel"] = best(ours_threads["runs"], "seconds") / best(
+                parallel["runs"], "seconds"
+            )
+
+        def increase(runs):
+            return min(run["maxrss_mib"] - run["baseline_maxrss_mib"] for run in runs)
+
+        r["rss_increase_serial"] = increase(ours_serial["runs"]) / increase(theirs["runs"])
+        if "tracemalloc_peak_mib" in ours_serial and "tracemalloc_peak_mib" in theirs:
+            r["tracemalloc_serial"] = (
+                ours_serial["tracemalloc_peak_mib"] / theirs["tracemalloc_peak_mib"]
+            )
+        ratios[case] = r
+        agreement[case] = compare_sums(ours_serial["runs"][0]["summary"], theirs["summary"])
+    return ratios, agreement
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="folder holding hess-dl3-dr1 and cta-1dc")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per case and mode")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
+    parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--profile", action="store_true", help="add cProfile top entries")
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    data = find_data(args.data)
+    if args.one:
+        case, mode = args.one
+        print(json.dumps(one_run(data, case, mode, args.trace)))
+        return
+    report: dict = {"data": str(data), "environment": environment(), "repeat": args.repeat,
+                    "cases": {}}  # fmt: skip
+    for case in args.cases:
+        report["cases"][case] = {}
+        for mode in MODES:
+            runs = []
+            for _ in range(args.repeat):
+                runs.append(in_subprocess(data, case, mode, trace=False))
+                print(f"{case} {mode}: {runs[-1]['seconds']:.2f} s wall, "
+                      f"{runs[-1]['cpu_seconds']:.2f} s CPU, {runs[-1]['maxrss_mib']:.0f} MiB",
+                      flush=True)  # fmt: skip
+            if runs[0]["summary"] != runs[-1]["summary"]:
+                raise RuntimeError(f"{case} {mode}: repeated runs differ")
+            entry = {"runs": runs}
+            if not args.no_trace:
+                entry.update(in_subprocess(data, case, mode, trace=True))
+            report["cases"][case][mode] = entry
+        serial, threads = (report["cases"][case][m]["runs"][0]["summary"] for m in MODES)
+        if serial != threads:
+            raise RuntimeError(f"{case}: threaded and serial sums differ: {serial} vs {threads}")
+    reference = RESULTS / "reduce_gammapy.json"
+    if reference.is_file():
+        report["gammapy"] = json.loads(reference.read_text())
+        report["ratios"], report["agreement"] = ratios_to_gammapy(
+            report["cases"], report["gammapy"]["cases"]
+        )
+    if args.profile:
+        report["profiles"] = profile(data)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "reduce.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (RESULTS / "reduce.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
