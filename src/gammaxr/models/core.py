@@ -14,11 +14,25 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 import astropy.units as u
+import numpy as np
+import xarray as xr
 
 from gammaxr.exceptions import GammaxrError
 from gammaxr.models.parameters import Parameter, ParameterError, Parameters
 
-__all__ = ["MODEL_REGISTRY", "Model", "ModelTypeError", "register_model"]
+__all__ = ["MODEL_REGISTRY", "Model", "ModelTypeError", "is_xarray", "register_model", "where"]
+
+
+def is_xarray(*values: Any) -> bool:
+    """Whether any of the values is an xarray object."""
+    return any(isinstance(v, xr.DataArray | xr.Dataset | xr.Variable) for v in values)
+
+
+def where(condition, x, y):
+    """``np.where`` that keeps xarray objects labelled (dask arrays dispatch by themselves)."""
+    if is_xarray(condition, x, y):
+        return xr.where(condition, x, y)
+    return np.where(condition, x, y)
 
 
 class ModelTypeError(GammaxrError, LookupError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar, TypeVar
 
 import astropy.units as u
 import numpy as np
@@ -19,7 +20,9 @@ import pandas as pd
 from gammaxr.conventions import parse_unit
 from gammaxr.exceptions import GammaxrError, UnitError
 
-__all__ = ["Parameter", "ParameterError", "Parameters"]
+__all__ = ["NamedItems", "Parameter", "ParameterError", "Parameters"]
+
+T = TypeVar("T")
 
 
 class ParameterError(GammaxrError, ValueError):
@@ -151,23 +154,30 @@ def _same(a, b) -> bool:
     return a == b
 
 
-class Parameters(Mapping[str, Parameter]):
-    """An ordered, immutable set of parameters, looked up by name."""
+class NamedItems(Mapping[str, T]):
+    """An ordered, immutable mapping of items that carry a unique ``name``.
 
-    def __init__(self, parameters: Iterable[Parameter] = ()) -> None:
-        items = list(parameters)
-        names = [p.name for p in items]
+    Looking up a missing name raises :class:`ParameterError` listing the
+    names there are; ``in`` answers without raising.
+    """
+
+    #: What one item is called in error messages.
+    item_kind: ClassVar[str] = "item"
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        items = list(items.values() if isinstance(items, NamedItems) else items)
+        names = [item.name for item in items]  # type: ignore[attr-defined]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ParameterError(f"duplicate parameter names: {duplicated}")
-        self._items = {p.name: p for p in items}
+            raise ParameterError(f"duplicate {self.item_kind} names: {duplicated}")
+        self._items: dict[str, T] = dict(zip(names, items, strict=True))
 
-    def __getitem__(self, name: str) -> Parameter:
+    def __getitem__(self, name: str) -> T:
         try:
             return self._items[name]
         except KeyError:
             raise ParameterError(
-                f"no parameter {name!r}; the parameters are {list(self._items)}"
+                f"no {self.item_kind} {name!r}; the {self.item_kind}s are {list(self._items)}"
             ) from None
 
     def __contains__(self, name: object) -> bool:
@@ -180,7 +190,13 @@ class Parameters(Mapping[str, Parameter]):
         return len(self._items)
 
     def __repr__(self) -> str:
-        return f"Parameters({', '.join(self._items)})"
+        return f"{type(self).__name__}({', '.join(self._items)})"
+
+
+class Parameters(NamedItems[Parameter]):
+    """An ordered, immutable set of parameters, looked up by name."""
+
+    item_kind = "parameter"
 
     @property
     def free(self) -> list[Parameter]:

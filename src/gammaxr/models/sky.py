@@ -13,7 +13,7 @@ Parameters are addressed by flat, unique names: ``"<model>.<component>.<name>"``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gammaxr.models.core import Model
-from gammaxr.models.parameters import Parameter, ParameterError, Parameters
+from gammaxr.models.parameters import NamedItems, Parameter, ParameterError, Parameters
 from gammaxr.models.spatial import SpatialModel
 from gammaxr.models.spectral import PowerLawNormSpectralModel, SpectralModel
 from gammaxr.models.temporal import TemporalModel
@@ -184,36 +184,10 @@ class FoVBackgroundModel(_Composite):
         return f"FoVBackgroundModel(dataset_name={self.dataset_name!r}, {self.spectral!r})"
 
 
-class Models(Mapping[str, SkyModel | FoVBackgroundModel]):
+class Models(NamedItems[SkyModel | FoVBackgroundModel]):
     """An immutable, ordered collection of sky and background models with unique names."""
 
-    def __init__(self, models: Iterable[SkyModel | FoVBackgroundModel] = ()) -> None:
-        items = list(models.values() if isinstance(models, Models) else models)
-        names = [m.name for m in items]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ParameterError(f"duplicate model names: {duplicated}")
-        self._items = {m.name: m for m in items}
-
-    def __getitem__(self, name: str) -> SkyModel | FoVBackgroundModel:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise ParameterError(
-                f"no model {name!r}; the models are {list(self._items)}"
-            ) from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Models({', '.join(self._items)})"
+    item_kind = "model"
 
     def __add__(self, other: Iterable[SkyModel | FoVBackgroundModel]) -> Models:
         others = other.values() if isinstance(other, Models) else other

@@ -49,7 +49,7 @@ from astropy.coordinates import SkyCoord
 from gammaxr.axes import FRAMES, sky_frame, solid_angle
 from gammaxr.conventions import LAT, LON, edges, require_dims, require_units
 from gammaxr.exceptions import DimensionError, GeometryError
-from gammaxr.models.core import Model, register_model
+from gammaxr.models.core import Model, is_xarray, register_model, where
 from gammaxr.models.parameters import Parameter, ParameterError
 from gammaxr.sky.separation import angular_separation
 
@@ -84,16 +84,6 @@ _EDGE_WIDTH_95 = 2.326174307353347
 #: the midpoint rule converges geometrically).
 _DISK_NODES = 2048
 
-
-def _is_xarray(*values: Any) -> bool:
-    return any(isinstance(v, xr.DataArray | xr.Dataset | xr.Variable) for v in values)
-
-
-def _where(condition, x, y):
-    """``np.where`` that keeps xarray objects labelled (dask arrays dispatch by themselves)."""
-    if _is_xarray(condition, x, y):
-        return xr.where(condition, x, y)
-    return np.where(condition, x, y)
 
 
 def position_angle(lon_0, lat_0, lon, lat):
@@ -868,10 +858,10 @@ class DiskSpatialModel(SpatialModel):
         norm = _disk_norm(np.deg2rad(r_0), e)
         width = r_eff * edge_width
         smooth = 0.5 * scipy.special.erfc(
-            (sep - r_eff) * (_EDGE_WIDTH_95 / _where(width > 0, width, 1.0))
+            (sep - r_eff) * (_EDGE_WIDTH_95 / where(width > 0, width, 1.0))
         )
         step = np.heaviside(r_eff - sep, 0.5)
-        return norm * _where(width > 0, smooth, step)
+        return norm * where(width > 0, smooth, step)
 
     @property
     def evaluation_radius(self) -> float:
@@ -1211,7 +1201,7 @@ class TemplateSpatialModel(SpatialModel):
         """
         lon = lon - (lon_0 - self._lon_mid)
         lat = lat - (lat_0 - self._lat_mid)
-        if _is_xarray(lon, lat):
+        if is_xarray(lon, lat):
             return xr.apply_ufunc(
                 self._interpolate, lon, lat, dask="parallelized", output_dtypes=[float]
             )

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.special
 import xarray as xr
 
-from gammaxr.models.core import Model, register_model
+from gammaxr.models.core import Model, is_xarray, register_model, where
 from gammaxr.models.parameters import Parameter, ParameterError
 
 __all__ = [
@@ -55,16 +55,6 @@ TIME_SCALES = ("tai", "tcb", "tcg", "tdb", "tt", "ut1", "utc", "local")
 #: Gauss-Legendre nodes per interval of the numerical fallback integral.
 _QUADRATURE_NODES = 64
 
-
-def _is_xarray(*values: Any) -> bool:
-    return any(isinstance(v, xr.DataArray | xr.Dataset | xr.Variable) for v in values)
-
-
-def _where(condition, x, y):
-    """``np.where`` that keeps xarray objects labelled (dask arrays dispatch by themselves)."""
-    if _is_xarray(condition, x, y):
-        return xr.where(condition, x, y)
-    return np.where(condition, x, y)
 
 
 def _t_ref(value: float = MJD_2000, frozen: bool = True) -> Parameter:
@@ -139,8 +129,8 @@ class TemporalModel(Model):
         value = self.evaluate_integral(t_min, t_max, **params)
         duration = t_max - t_min
         if normalize == "interval":
-            safe = _where(duration != 0, duration, 1.0)
-            return _where(duration != 0, value / safe, self.evaluate(t_min, **params))
+            safe = where(duration != 0, duration, 1.0)
+            return where(duration != 0, value / safe, self.evaluate(t_min, **params))
         if normalize == "total":
             return value / np.sum(duration)
         raise ParameterError(f"normalize must be 'interval' or 'total', got {normalize!r}")
@@ -248,10 +238,10 @@ class GaussianTemporalModel(TemporalModel):
         scale = np.sqrt(2.0) * sigma
         u_min, u_max = (t_min - t_ref) / scale, (t_max - t_ref) / scale
         erfc = scipy.special.erfc
-        difference = _where(
+        difference = where(
             u_min >= 0,
             erfc(u_min) - erfc(u_max),
-            _where(u_max <= 0, erfc(-u_max) - erfc(-u_min), 2.0 - erfc(u_max) - erfc(-u_min)),
+            where(u_max <= 0, erfc(-u_max) - erfc(-u_min), 2.0 - erfc(u_max) - erfc(-u_min)),
         )
         return np.sqrt(np.pi / 2) * sigma * difference
 
@@ -287,7 +277,7 @@ class GeneralizedGaussianTemporalModel(TemporalModel):
     @staticmethod
     def evaluate(time, t_ref, t_rise, t_decay, eta):
         """Norm at ``time`` (MJD)."""
-        tau = _where(time < t_ref, t_rise, t_decay)
+        tau = where(time < t_ref, t_rise, t_decay)
         return np.exp(-0.5 * (np.abs(time - t_ref) / tau) ** (1.0 / eta))
 
     @staticmethod
@@ -300,7 +290,7 @@ class GeneralizedGaussianTemporalModel(TemporalModel):
 
         def primitive(time):
             delta = time - t_ref
-            tau = _where(delta < 0, t_rise, t_decay)
+            tau = where(delta < 0, t_rise, t_decay)
             x = 0.5 * (np.abs(delta) / tau) ** (1.0 / eta)
             factor = 2.0**eta * scipy.special.gamma(eta + 1.0)
             return np.sign(delta) * tau * factor * scipy.special.gammainc(eta, x)
@@ -340,10 +330,10 @@ class PowerLawTemporalModel(TemporalModel):
         x_min, x_max = (t_min - t_ref) / t0, (t_max - t_ref) / t0
         index = alpha + 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            safe = _where(index == 0, 1.0, index)
+            safe = where(index == 0, 1.0, index)
             power = t0 * (x_max**safe - x_min**safe) / safe
             logarithm = t0 * np.log(x_max / x_min)
-        return _where(index == 0, logarithm, power)
+        return where(index == 0, logarithm, power)
 
 
 @register_model("temporal")
@@ -382,9 +372,9 @@ class SineTemporalModel(TemporalModel):
     @staticmethod
     def evaluate_integral(t_min, t_max, amp, omega, t_ref):
         """Integral, days (analytic)."""
-        safe = _where(omega == 0, 1.0, omega)
+        safe = where(omega == 0, 1.0, omega)
         oscillation = (np.cos(safe * (t_min - t_ref)) - np.cos(safe * (t_max - t_ref))) / safe
-        return (t_max - t_min) + amp * _where(omega == 0, 0.0, oscillation)
+        return (t_max - t_min) + amp * where(omega == 0, 0.0, oscillation)
 
 
 @register_model("temporal")
@@ -461,7 +451,7 @@ class LightCurveTemplateTemporalModel(TemporalModel):
         Needs the table, so it is a method of the model rather than a static
         function. Works on numpy and xarray (dask-backed xarray block by block).
         """
-        if _is_xarray(time, t_ref):
+        if is_xarray(time, t_ref):
             return xr.apply_ufunc(
                 self._evaluate_kernel, time - t_ref, dask="parallelized", output_dtypes=[float]
             )
@@ -479,7 +469,7 @@ class LightCurveTemplateTemporalModel(TemporalModel):
 
     def evaluate_integral(self, t_min, t_max, t_ref):
         """Integral, days: exact for the clipped piecewise-linear norm."""
-        if _is_xarray(t_min, t_max, t_ref):
+        if is_xarray(t_min, t_max, t_ref):
             return xr.apply_ufunc(
                 self._integral_kernel,
                 t_min - t_ref,
