@@ -222,10 +222,9 @@ def info_table(ds: xr.Dataset, *, cumulative: bool = False, dim: str = OBS_ID) -
     ...      "acceptance_off": var([4.0, 4.0]), "mask_safe": var([True, True])},
     ...     attrs={"obs_id": 1, "livetime": 100.0},
     ... )
-    >>> info_table(ds)[["counts", "counts_off", "alpha", "excess", "excess_rate"]]
-            counts  counts_off  alpha  excess  excess_rate
-    obs_id
-    1           10          20   0.25     5.0         0.05
+    >>> row = info_table(ds).loc[1]
+    >>> int(row.counts), int(row.counts_off), float(row.alpha), float(row.excess_rate)
+    (10, 20, 0.25, 0.05)
     """
     missing = [
         name
@@ -252,7 +251,9 @@ def info_table(ds: xr.Dataset, *, cumulative: bool = False, dim: str = OBS_ID) -
     times = {name: _time(ds, name, dim=dim, joint=joint) for name in ("livetime", "ontime")}
     if cumulative and joint:
         sums = {name: value.cumsum(dim) for name, value in sums.items()}
-        times = {name: value.where(used, 0.0).cumsum(dim, skipna=False) for name, value in times.items()}
+        times = {
+            name: value.where(used, 0.0).cumsum(dim, skipna=False) for name, value in times.items()
+        }
         n_safe = (mask.astype(np.int64).cumsum(dim) > 0).sum(bin_dims)
     else:
         n_safe = mask.sum(bin_dims)

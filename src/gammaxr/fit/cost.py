@@ -77,9 +77,11 @@ class MapCost(Cost):
     dataset : xarray.Dataset
         Holds ``counts`` and, optionally, ``mask_safe`` and ``mask_fit``.
     predictor : callable
-        ``predictor(models)`` returns the predicted counts: a DataArray (aligned
-        with ``counts`` by dim name) or an array of the shape of ``counts`` in its
-        dim order. Same units as counts (events per bin).
+        ``predictor(models)`` returns the predicted counts (events per bin): an
+        array of the shape of ``counts`` in its dim order, or a DataArray. A
+        DataArray on the dims and shape of ``counts`` is taken as this dataset's
+        grid as it is (no coordinate alignment in the fit's inner loop); others
+        are broadcast and aligned with ``counts`` by name.
     mask : xarray.DataArray, optional
         Bins to use (True) instead of the dataset's ``mask_safe & mask_fit``.
         Default: the dataset's masks, or every bin if it has none.
@@ -137,6 +139,9 @@ class MapCost(Cost):
             mask = mask.broadcast_like(self.counts).transpose(*self.counts.dims)
         self.mask: xr.DataArray | None = mask
         self._ndata: int | None = None
+        # the arrays of the inner loop, converted once (dask arrays stay lazy)
+        self._counts64 = self.counts.data.astype(np.float64)
+        self._mask_data = None if mask is None else mask.data
 
     @property
     def ndata(self) -> int:
@@ -161,15 +166,19 @@ class MapCost(Cost):
 
     def _sum(self, kernel: Callable[..., Any], npred: Any) -> float:
         if isinstance(npred, xr.DataArray):
-            terms = xr.apply_ufunc(kernel, self.counts, npred, *_opt(self.mask), dask="allowed")
-            return float(terms.sum())
+            if npred.dims == self.counts.dims and npred.shape == self.counts.shape:
+                npred = npred.data  # this dataset's own grid: skip the alignment
+            else:
+                terms = xr.apply_ufunc(
+                    kernel, self.counts, npred, *_opt(self.mask), dask="allowed"
+                )
+                return float(terms.sum())
         if np.shape(npred) != self.counts.shape:
             raise FitError(
                 f"MapCost{_label(self.dataset_name)}: the predictor returned shape "
                 f"{np.shape(npred)}, counts have {self.counts.shape} {self.counts.dims}"
             )
-        mask = None if self.mask is None else self.mask.data
-        return float(np.sum(kernel(self.counts.data, npred, mask)))
+        return float(np.sum(kernel(self._counts64, npred, self._mask_data)))
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{d}: {n}" for d, n in self.counts.sizes.items())

@@ -73,7 +73,11 @@ def _dataset_cost(dataset: xr.Dataset, name: str | None) -> MapCost:
         ) from err
     if not isinstance(dataset, xr.Dataset):
         raise FitError(f"expected an xarray.Dataset or a Cost, got {type(dataset).__name__}")
-    return MapCost(dataset, NpredEvaluator(dataset), dataset_name=name)
+    evaluator = NpredEvaluator(dataset, dataset_name=name)
+    counts_dims = dataset["counts"].dims if "counts" in dataset else None
+    # numpy straight from the evaluator when it is on the dims of counts (no xarray wrap)
+    predictor = evaluator.evaluate if evaluator.dims == counts_dims else evaluator
+    return MapCost(dataset, predictor, dataset_name=name)
 
 
 class Problem:

@@ -232,13 +232,14 @@ def ts_source(
 
     cost = as_cost(data)
     without = Models(m for name, m in models.items() if name != source_name)
+    options = {k: v for k, v in options.items() if k not in ("minos", "covariance")}
     results = [
-        fit(cost, m, backend=backend, covariance=False, **options) for m in (models, without)
+        Problem(cost, m).minimize(backend, covariance=False, **options) for m in (models, without)
     ]
     failed = [r.message for r in results if not r.success]
     if failed:
         raise FitError(f"ts_source: a fit did not converge: {failed}")
-    return results[1].statistic - results[0].statistic
+    return results[1].fun - results[0].fun
 
 
 def significance(ts: Any, *, sign: Any = 1.0) -> Any:

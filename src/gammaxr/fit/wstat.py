@@ -135,7 +135,7 @@ def _poisson_deviance(n: Any, mu: Any) -> Any:
     Accurate to a few ulp: near :math:`n = \mu` (where the three terms cancel)
     it is :math:`\mu\,g(d)` with :math:`d = n/\mu - 1` and the series of
     :math:`g(d) = (1 + d)\ln(1 + d) - d`. Limits: :math:`n = 0` gives
-    :math:`\mu`; :math:`\mu = 0` gives 0 (no counts) or ``inf``; a negative or
+    :math:`\mu`; :math:`n > 0 = \mu` gives ``inf``; otherwise a negative or
     NaN :math:`\mu` gives NaN.
     """
     positive = mu > 0
@@ -155,8 +155,10 @@ def _poisson_deviance(n: Any, mu: Any) -> Any:
         scipy.special.xlogy(n, n) - scipy.special.xlogy(n, safe_mu),
     )
     value = np.where(small, series, log_term - n + safe_mu)
-    at_zero = np.where(n == 0, 0.0, np.where(n > 0, np.inf, np.nan))
-    return np.where(positive, value, np.where(mu == 0, at_zero, np.nan))
+    at_zero = np.where(n > 0, np.inf, np.nan)
+    # n = 0: the term is mu, also for a mean that round-off made slightly negative
+    # (the best fit of a negative excess has mu_on = 0 exactly), as Gammapy.
+    return np.where(n == 0, mu, np.where(positive, value, np.where(mu == 0, at_zero, np.nan)))
 
 
 def _wstat_kernel(n_on: Any, n_off: Any, alpha: Any, mu_sig: Any, mask: Any = None) -> Any:

@@ -68,13 +68,23 @@ State that is not a parameter follows Gammapy's keys:
   ``values`` (absorption factors ``exp(-tau)``), or a ``filename`` of an XSPEC
   table (:func:`~gammaxr.models.read_ebl_table`); a model read from a file is
   written with the same ``filename``;
-- ``TemplateSpatialModel``: ``filename`` of the map, ``normalize``, ``unit``;
+- ``TemplateSpatialModel``: ``filename`` of the map, ``normalize``, ``unit``
+  (and ``interp: lin`` for a template interpolated linearly, a gammaxr key:
+  Gammapy ignores it and interpolates in log);
 - ``LightCurveTemplateTemporalModel``: ``filename`` of a FITS table with
-  ``TIME`` (relative to ``MJDREFI + MJDREFF``) and ``NORM`` columns,
-  ``format: table``.
+  ``TIME`` (relative to ``MJDREFI + MJDREFF``, in ``TIMESYS``) and ``NORM``
+  columns, ``format: table``. The node times are read relative to the file's
+  reference and placed at the ``t_ref`` parameter of the YAML (which Gammapy
+  ignores, taking ``t_ref`` from the file; the two agree in files written by
+  either package); without a ``t_ref`` entry the file's reference is used.
 
 ``ScaleSpectralModel`` (which Gammapy 2.1 cannot serialise: it drops the
 wrapped model) is written with the wrapped model under ``model``.
+
+Written and read back, every model type in the registry comes back equal
+(parameters with their units, bounds, errors, frozen flags and link labels,
+frames, time scales and tables), except that an inline EBL table, stored as
+absorption factors ``exp(-tau)`` as Gammapy does, returns ``tau`` to rounding.
 
 Template files
 --------------
@@ -88,16 +98,20 @@ with ``normalize: false``, so that Gammapy and gammaxr read it without
 normalising it again; two extra image HDUs, ``LON_EDGES`` and ``LAT_EDGES``,
 keep the exact pixel edges (Gammapy ignores them). ``template_format="netcdf"``
 writes a NetCDF file instead (exact for any grid, but Gammapy cannot read it).
+A template ``normalize: true`` (what Gammapy writes) is normalised on reading
+as Gammapy does it, from the map's pixel solid angles (exact here; Gammapy's
+differ from the exact ones by about 2.5e-7 for 0.1 deg pixels).
 Existing files are replaced. Reading resolves a relative ``filename`` against
 the YAML file's directory, then the working directory; ``$VARIABLES`` and
 ``~`` are expanded.
 
-Not read: the ``covariance`` file (parameter errors are read from the
-parameters; correlations are not kept), ``metadata``, and Gammapy options
-gammaxr has no equivalent for raise a clear error (``apply_irf`` other than
-all true, spatial FoV background models, energy-dependent templates,
-templates not on a CAR grid with ``CRVAL2 = 0``). Parameter ``prior`` entries
-are ignored with a warning.
+Not read: the ``covariance`` file (errors come from the parameters;
+correlations are not kept) and ``metadata``; parameter ``prior`` entries are
+ignored with a warning. Gammapy features that gammaxr has no equivalent for
+raise a clear error: ``apply_irf`` other than all true, spatial FoV background
+models, energy-dependent templates, and spatial templates that are not CAR
+maps with ``CRVAL2 = 0`` (Gammapy's ``WcsGeom.create`` puts ``CRVAL2`` at the
+map centre: reproject such maps onto a gammaxr sky grid first).
 """
 
 from __future__ import annotations
@@ -123,7 +137,13 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from gammaxr.axes import axis_from_edges, sky_frame
 from gammaxr.conventions import LAT, LON, edges, parse_unit
-from gammaxr.exceptions import DataFileError, FormatError, GammaxrError, UnitError
+from gammaxr.exceptions import (
+    DataFileError,
+    FormatError,
+    GammaxrError,
+    GammaxrWarning,
+    UnitError,
+)
 from gammaxr.io.dataset_store import read_dataset, write_dataset
 from gammaxr.models import (
     MODEL_REGISTRY,
@@ -178,7 +198,7 @@ _YAML_FORMAT: dict[str, Any] = {
 TemplateFormat = Literal["fits", "netcdf"]
 
 
-class ModelsYAMLWarning(UserWarning):
+class ModelsYAMLWarning(GammaxrWarning):
     """A model file that reads, but not exactly as written (defaults filled, entries ignored)."""
 
 
@@ -362,8 +382,14 @@ def models_to_dict(
         template_format=template_format,
     )
     items = list(models.values() if isinstance(models, Models) else models)
+    for item in items:
+        if not isinstance(item, SkyModel | FoVBackgroundModel):
+            raise ModelTypeError(
+                f"cannot write {type(item).__name__}: a model file holds SkyModel and "
+                "FoVBackgroundModel objects"
+            )
+    Models(items)  # the collection's checks (unique names) before any file is written
     components = [writer.component(model) for model in items]
-    Models(items)  # the same checks as the collection: unique names
     return {"components": components, "metadata": {"creator": f"gammaxr {_version()}"}}
 
 
@@ -489,6 +515,7 @@ def _read_sky_model(data: Mapping[str, Any], label: str, context: _ReadContext) 
             label,
             f"apply_irf {apply_irf!r} is not supported: gammaxr always applies every IRF",
         )
+    datasets_names = _datasets_names(data, label, context)
     spectral_data = data.get("spectral")
     if spectral_data is None:
         raise context.error(FormatError, label, "a SkyModel needs a 'spectral' model")
@@ -501,7 +528,6 @@ def _read_sky_model(data: Mapping[str, Any], label: str, context: _ReadContext) 
     temporal = None
     if temporal_data is not None:
         temporal = _read_temporal(temporal_data, f"{label} temporal", context)
-    datasets_names = _datasets_names(data, label, context)
     return SkyModel(spectral, spatial, temporal, name=name, datasets_names=datasets_names)
 
 
@@ -541,7 +567,9 @@ def _datasets_names(
     return names
 
 
-def _call(func: Callable[..., Any], where: str, context: _ReadContext, *args: Any, **kwargs: Any):
+def _call(
+    func: Callable[..., Any], where: str, context: _ReadContext, *args: Any, **kwargs: Any
+) -> Any:
     """Call a model constructor; a gammaxr error gets the source and place prefixed."""
     try:
         return func(*args, **kwargs)
@@ -775,12 +803,16 @@ def _read_spectral(data: Any, path: str, context: _ReadContext) -> SpectralModel
     return reader(cls, data, path, where, context)
 
 
-def _read_spectral_parametric(cls, data, path, where, context) -> SpectralModel:
+def _read_spectral_parametric(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     parameters = _read_parameters(data.get("parameters"), cls.parameter_defaults, where, context)
     return _call(cls, where, context, **parameters)
 
 
-def _read_compound(cls, data, path, where, context) -> SpectralModel:
+def _read_compound(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     operands = []
     for key in ("model1", "model2"):
         if data.get(key) is None:
@@ -794,7 +826,9 @@ def _read_compound(cls, data, path, where, context) -> SpectralModel:
     return _call(cls, where, context, *operands, operator)
 
 
-def _read_scale(cls, data, path, where, context) -> SpectralModel:
+def _read_scale(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     if data.get("model") is None:
         raise context.error(
             FormatError,
@@ -806,7 +840,9 @@ def _read_scale(cls, data, path, where, context) -> SpectralModel:
     return _call(cls, where, context, model, **parameters)
 
 
-def _read_piecewise_norm(cls, data, path, where, context) -> SpectralModel:
+def _read_piecewise_norm(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     energy, _ = _table(data, "energy", where, context, unit="TeV")
     if energy.ndim != 1:
         raise context.error(FormatError, where, "'energy' must be a list of energies")
@@ -817,7 +853,9 @@ def _read_piecewise_norm(cls, data, path, where, context) -> SpectralModel:
     return _call(cls, where, context, energy, norms, interp=interp)
 
 
-def _read_spectral_template(cls, data, path, where, context) -> SpectralModel:
+def _read_spectral_template(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     energy, _ = _table(data, "energy", where, context, unit="TeV")
     values, unit = _table(data, "values", where, context, unit=None)
     _parse_unit(unit, f"{where} values", context)
@@ -825,7 +863,9 @@ def _read_spectral_template(cls, data, path, where, context) -> SpectralModel:
     return _call(cls, where, context, energy, values, unit=unit)
 
 
-def _read_ebl(cls, data, path, where, context) -> SpectralModel:
+def _read_ebl(
+    cls: Any, data: Mapping[str, Any], path: str, where: str, context: _ReadContext
+) -> SpectralModel:
     parameters = _read_parameters(data.get("parameters"), cls.parameter_defaults, where, context)
     if data.get("filename") is not None:
         filename = data["filename"]
@@ -866,7 +906,9 @@ def _read_spatial(data: Any, path: str, context: _ReadContext) -> SpatialModel:
     return _call(cls, where, context, frame=frame, **parameters)
 
 
-def _read_spatial_template(cls, data, where, context) -> SpatialModel:
+def _read_spatial_template(
+    cls: Any, data: Mapping[str, Any], where: str, context: _ReadContext
+) -> SpatialModel:
     file = _resolve_file(data.get("filename"), where, context)
     normalize = data.get("normalize", True)
     if not isinstance(normalize, bool):
@@ -1055,7 +1097,9 @@ def _read_temporal(data: Any, path: str, context: _ReadContext) -> TemporalModel
     return _call(cls, where, context, scale=scale, **parameters)
 
 
-def _read_light_curve_model(cls, data, where, scale, context) -> TemporalModel:
+def _read_light_curve_model(
+    cls: Any, data: Mapping[str, Any], where: str, scale: str, context: _ReadContext
+) -> TemporalModel:
     file = _resolve_file(data.get("filename"), where, context)
     layout = data.get("format", "table")
     if layout == "map":

@@ -33,7 +33,7 @@ from gammaxr.conventions import (
 from gammaxr.exceptions import DimensionError, GammaxrError, UnitError
 from gammaxr.models._psf_kernel import KernelTransforms, convolve_full, make_kernel
 from gammaxr.models.sky import SkyModel
-from gammaxr.models.spatial import PointSpatialModel, SpatialModel
+from gammaxr.models.spatial import PointSpatialModel, SpatialModel, _linear_weights
 
 __all__ = ["Box", "FoldingContext", "FoldingError"]
 
@@ -76,10 +76,15 @@ class Box:
 
     def grow(self, dy: int, dx: int, ny: int, nx: int) -> Box:
         """Grown by ``dy`` rows and ``dx`` columns on each side, clipped to ``ny x nx``."""
-        return Box(max(self.y0 - dy, 0), min(self.y1 + dy, ny), max(self.x0 - dx, 0), min(self.x1 + dx, nx))
+        return Box(
+            max(self.y0 - dy, 0),
+            min(self.y1 + dy, ny),
+            max(self.x0 - dx, 0),
+            min(self.x1 + dx, nx),
+        )
 
     def offset_in(self, outer: Box) -> tuple[slice, slice]:
-        """This box's slices within ``outer`` (which must contain it)."""
+        """Slices of this box within ``outer`` (which must contain it)."""
         return (
             slice(self.y0 - outer.y0, self.y1 - outer.y0),
             slice(self.x0 - outer.x0, self.x1 - outer.x0),
@@ -205,8 +210,12 @@ class FoldingContext:
         self.dlat = float(np.max(np.diff(self.lat_edges)))
         self.dlon = float(np.max(np.diff(self.lon_edges)))
         self.lon_mid = 0.5 * (self.lon_edges[0] + self.lon_edges[-1])
+        self.lon_centres = np.asarray(ds.coords[LON].to_numpy(), dtype=float)
+        self.lat_centres = np.asarray(ds.coords[LAT].to_numpy(), dtype=float)
         names = [n for dim in (LAT, LON) for n in (dim, lo_name(dim), hi_name(dim))]
-        self.geom = xr.Dataset(coords={n: ds.coords[n] for n in names}, attrs={"frame": self.frame})
+        self.geom = xr.Dataset(
+            coords={n: ds.coords[n] for n in names}, attrs={"frame": self.frame}
+        )
         self.full_box = Box(0, self.ny, 0, self.nx)
 
     def support_box(self, spatial: SpatialModel, *, cutout: bool = True) -> Box | None:
@@ -220,16 +229,13 @@ class FoldingContext:
             return self.full_box
         lon_c, lat_c = spatial.position_in(self.frame)
         lon_c = self.lon_mid + ((lon_c - self.lon_mid + 180.0) % 360.0 - 180.0)
-        lat_lo, lat_hi = lat_c - radius, lat_c + radius
-        y0 = int(np.searchsorted(self.lat_edges, lat_lo, side="right")) - 1 - MARGIN
-        y1 = int(np.searchsorted(self.lat_edges, lat_hi, side="left")) + MARGIN
+        y0, y1 = _index_range(self.lat_edges, lat_c - radius, lat_c + radius)
         span = self.lon_edges[-1] - self.lon_edges[0]
         half = _lon_half_width(lat_c, radius)
         if half is None or span + self.dlon >= 360.0:
             x0, x1 = 0, self.nx
         else:
-            x0 = int(np.searchsorted(self.lon_edges, lon_c - half, side="right")) - 1 - MARGIN
-            x1 = int(np.searchsorted(self.lon_edges, lon_c + half, side="left")) + MARGIN
+            x0, x1 = _index_range(self.lon_edges, lon_c - half, lon_c + half)
         box = Box(max(y0, 0), min(y1, self.ny), max(x0, 0), min(x1, self.nx))
         if box.y0 >= box.y1 or box.x0 >= box.x1:
             return None
@@ -240,14 +246,37 @@ class FoldingContext:
 
         Point sources use bilinear weights (continuous in the position).
         """
-        geom = self.geom if box == self.full_box else self.geom.isel(
-            {LAT: box.slices[0], LON: box.slices[1]}
-        )
         if isinstance(spatial, PointSpatialModel):
-            values = spatial.integrate_geom(geom, method="bilinear")
-        else:
-            values = spatial.integrate_geom(geom)
+            return self._point_fraction(spatial, box)
+        geom = (
+            self.geom
+            if box == self.full_box
+            else self.geom.isel({LAT: box.slices[0], LON: box.slices[1]})
+        )
+        values = spatial.integrate_geom(geom)
         return np.asarray(values.transpose(LAT, LON).to_numpy(), dtype=np.float64)
+
+    def _point_fraction(self, spatial: PointSpatialModel, box: Box) -> np.ndarray:
+        """``spatial.integrate_geom(geom, method="bilinear")`` on ``box``, without xarray.
+
+        The weights are those of the whole map (the same helper, the same
+        longitude wrapping), cut to the box.
+        """
+        lon_c, lat_c = spatial.position_in(self.frame)
+        if not self.lon_edges[0] <= lon_c < self.lon_edges[-1]:
+            lon_c = self.lon_edges[0] + (lon_c - self.lon_edges[0]) % 360.0
+        lat_index, lat_weight = _linear_weights(lat_c, self.lat_centres)
+        lon_index, lon_weight = _linear_weights(lon_c, self.lon_centres)
+        out = np.zeros(box.shape)
+        rows, cols = lat_index - box.y0, lon_index - box.x0
+        keep_rows = (rows >= 0) & (rows < box.shape[0])
+        keep_cols = (cols >= 0) & (cols < box.shape[1])
+        np.add.at(
+            out,
+            (rows[keep_rows][:, None], cols[keep_cols][None, :]),
+            np.outer(lat_weight[keep_rows], lon_weight[keep_cols]),
+        )
+        return out
 
     # -- IRFs ------------------------------------------------------------------------------
 
@@ -333,9 +362,20 @@ class FoldingContext:
             matrix = np.eye(self.n_true)
         return matrix[np.newaxis]
 
+    @property
+    def exposure_factor(self) -> float:
+        """Factor from the stored exposure (:meth:`exposure_raw`) to cm2 s."""
+        return self._exposure_factor
+
+    def exposure_raw(self, box: Box) -> np.ndarray:
+        """Exposure ``(B, T, h, w)`` on ``box`` as stored (cm2 s after :attr:`exposure_factor`)."""
+        return self._exposure[..., box.slices[0], box.slices[1]]
+
     def exposure(self, box: Box | None) -> np.ndarray:
         """Exposure ``(B, T, h, w)`` in cm2 s, float64, on ``box`` (the whole map if None)."""
-        values = self._exposure if box is None else self._exposure[..., box.slices[0], box.slices[1]]
+        values = (
+            self._exposure if box is None else self._exposure[..., box.slices[0], box.slices[1]]
+        )
         if self._exposure_factor == 1.0 and values.dtype == np.float64:
             return values
         return np.asarray(values, dtype=np.float64) * self._exposure_factor
@@ -424,15 +464,32 @@ class FoldingContext:
             values = values[0]
         dims = self.output_dims(self.has_obs)
         coords = {
-            key: coord
-            for key, coord in self.ds.coords.items()
-            if set(coord.dims) <= set(dims)
+            key: coord for key, coord in self.ds.coords.items() if set(coord.dims) <= set(dims)
         }
         return xr.DataArray(values, dims=dims, coords=coords, name=name, attrs={"units": ""})
 
     def batch(self, *arrays: np.ndarray | None) -> int:
         """The batch size that the arrays broadcast to."""
         return max([1] + [a.shape[0] for a in arrays if a is not None])
+
+
+def _index_range(pixel_edges: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
+    """Pixels overlapping ``[lo, hi]``, plus :data:`MARGIN` on each side, not clipped.
+
+    Beyond the grid, indices continue with the outermost pixel size, so a
+    range entirely off the grid gives indices off the grid.
+    """
+
+    def index(value: float) -> int:
+        n = pixel_edges.size - 1
+        if value < pixel_edges[0]:
+            return int(math.floor((value - pixel_edges[0]) / (pixel_edges[1] - pixel_edges[0])))
+        if value >= pixel_edges[-1]:
+            step = pixel_edges[-1] - pixel_edges[-2]
+            return n + int(math.floor((value - pixel_edges[-1]) / step))
+        return int(np.searchsorted(pixel_edges, value, side="right")) - 1
+
+    return index(lo) - MARGIN, index(hi) + 1 + MARGIN
 
 
 def _lon_half_width(lat_c: float, radius: float) -> float | None:
@@ -476,18 +533,43 @@ def fold_sources(
     for _, _, inner in members[1:]:
         support = support.union(inner)
     batch = max(flux.shape[0] for flux, _, _ in members)
-    true = np.zeros((batch, ctx.n_true, *support.shape))
-    for flux, fraction, inner in members:
+    if len(members) == 1:
+        flux, fraction, inner = members[0]
+        true = np.zeros((batch, ctx.n_true, *support.shape))
         rows, cols = inner.offset_in(support)
-        true[:, :, rows, cols] += flux[:, :, None, None] * fraction
-    true = true * ctx.exposure(support)
+        np.multiply(flux[:, :, None, None], fraction, out=true[:, :, rows, cols])
+    else:
+        # sum_s flux_s(t) fraction_s(p) as one matrix product: (B, T, n) @ (n, P)
+        fractions = np.zeros((len(members), *support.shape))
+        fluxes = np.empty((batch, ctx.n_true, len(members)))
+        for k, (flux, fraction, inner) in enumerate(members):
+            rows, cols = inner.offset_in(support)
+            fractions[k, rows, cols] = fraction
+            fluxes[:, :, k] = flux
+        true = np.matmul(fluxes, fractions.reshape(len(members), -1)).reshape(
+            batch, ctx.n_true, *support.shape
+        )
+    exposure = ctx.exposure_raw(support)
+    if exposure.shape[0] == batch:
+        true *= exposure
+    else:
+        true = true * exposure
+    if ctx.exposure_factor != 1.0:
+        true *= ctx.exposure_factor
     return redistribute(ctx, ctx.convolve(true, support, box))
 
 
-def redistribute(ctx: FoldingContext, true: np.ndarray) -> np.ndarray:
-    """Apply the migration matrix: ``(B, T, h, w)`` -> ``(B', E, h, w)``."""
+def redistribute(
+    ctx: FoldingContext, true: np.ndarray, flux: np.ndarray | None = None
+) -> np.ndarray:
+    """Apply the migration matrix: ``(B, T, h, w)`` -> ``(B', E, h, w)``.
+
+    With ``flux`` ``(B, T)``, ``true * flux`` is redistributed (the flux
+    weights the matrix columns, so no temporary cube is made).
+    """
     batch, n_true, h, w = true.shape
-    out = np.matmul(ctx.edisp_t, true.reshape(batch, n_true, h * w))
+    matrix = ctx.edisp_t if flux is None else ctx.edisp_t * flux[:, None, :]
+    out = np.matmul(matrix, true.reshape(batch, n_true, h * w))
     return out.reshape(out.shape[0], ctx.n_reco, h, w)
 
 

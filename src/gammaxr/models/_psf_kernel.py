@@ -17,7 +17,8 @@ Kernel construction (:func:`make_kernel`)
     the batch and true energies, at most the last ``rad`` edge) and each image
     is normalised to a sum of one, so convolution conserves counts. The
     oversampling ``f`` follows Gammapy: ``ceil(PRECISION / (2 r68 / pixel))``
-    with the smallest 68% radius, at most :data:`MAX_OVERSAMPLING`.
+    with the smallest 68% radius (per observation), at most
+    :data:`MAX_OVERSAMPLING`.
 
     The PSF value at a separation is linear in the table, so the kernel is a
     matrix product: a sparse geometric matrix ``(rad, pixel)`` of
@@ -53,9 +54,7 @@ MAX_SAMPLES = 2**22
 DIRECT_WEIGHT = 4.0
 
 
-def containment_radii(
-    psf: np.ndarray, rad_edges: np.ndarray, fraction: float
-) -> np.ndarray:
+def containment_radii(psf: np.ndarray, rad_edges: np.ndarray, fraction: float) -> np.ndarray:
     """Radius (deg) containing ``fraction`` of each PSF row, NaN for rows that sum to zero.
 
     ``psf`` is ``(..., rad)`` in sr-1 on bins with ``rad_edges`` (deg); the
@@ -120,7 +119,8 @@ def make_kernel(
     Parameters
     ----------
     psf : numpy.ndarray
-        ``(..., rad)`` PSF values at the ``rad`` bin centres, sr-1.
+        ``(B, T, rad)`` PSF values at the ``rad`` bin centres, sr-1 (``B``:
+        observations, ``T``: true energies).
     rad, rad_edges : numpy.ndarray
         ``rad`` bin centres and edges, deg.
     lat_lo : float
@@ -130,80 +130,134 @@ def make_kernel(
     containment : float
         Fraction of the PSF inside the kernel radius.
     oversampling : int, optional
-        Sub-pixels per pixel and axis (default: Gammapy's rule).
+        Sub-pixels per pixel and axis (default: Gammapy's rule, per observation).
 
     Returns
     -------
     kernel : numpy.ndarray
-        ``(..., 2 * half_lat + 1, 2 * half_lon + 1)``, float64, each image
+        ``(B, T, 2 * half_lat + 1, 2 * half_lon + 1)``, float64, each image
         summing to one (a PSF row that is zero gives a unit delta, which
         leaves the counts where they are).
     radius : float
-        The kernel radius, deg.
+        The kernel radius (the largest over observations), deg.
+
+    Notes
+    -----
+    Each observation's kernel keeps the pixels whose centre lies within its
+    own radius (the largest over its true energies) and uses its own
+    oversampling, so that an observation's kernel does not depend on the
+    others folded with it.
     """
     psf = np.asarray(psf, dtype=float)
     rad = np.asarray(rad, dtype=float)
     rad_edges = np.asarray(rad_edges, dtype=float)
     lat_c = lat_lo + 0.5 * dlat
     radii = containment_radii(psf, rad_edges, containment)
-    valid = np.isfinite(radii)
-    if not valid.any():
+    with np.errstate(invalid="ignore"):
+        per_batch = np.minimum(
+            np.nanmax(np.where(np.isfinite(radii), radii, -1.0), axis=-1), rad_edges[-1]
+        )
+    if not np.any(per_batch >= 0):
         return np.ones(psf.shape[:-1] + (1, 1)), 0.0
-    radius = float(min(np.max(radii[valid]), rad_edges[-1]))
+    radius = float(np.max(per_batch))
     half_lat, half_lon = kernel_half_sizes(radius, lat_ref=lat_c, dlat=dlat, dlon=dlon)
     n_lat, n_lon = 2 * half_lat + 1, 2 * half_lon + 1
+    n_pix = n_lat * n_lon
     if oversampling is None:
         r68 = containment_radii(psf, rad_edges, 0.68)
+        r68 = np.where(np.isfinite(r68), r68, np.inf).min(axis=-1)
         pixel = max(dlat, dlon * math.cos(math.radians(lat_c)))
-        oversampling = oversampling_factor(float(np.nanmin(r68)), pixel)
-    f = max(int(oversampling), 1)
-    while f > 1 and n_lat * n_lon * f * f > MAX_SAMPLES:
-        f -= 1
-    # sub-pixel centres and exact solid angles, relative to the reference pixel centre
-    steps = (np.arange(f) + 0.5) / f
-    rows = (np.arange(-half_lat, half_lat + 1)[:, None] + steps[None, :] - 0.5).ravel()
-    cols = (np.arange(-half_lon, half_lon + 1)[:, None] + steps[None, :] - 0.5).ravel()
-    lat_sub = np.clip(lat_c + rows * dlat, -90.0, 90.0)
-    lat_sub_lo = np.clip(lat_c + (rows - 0.5 / f) * dlat, -90.0, 90.0)
-    lat_sub_hi = np.clip(lat_c + (rows + 0.5 / f) * dlat, -90.0, 90.0)
-    omega_lat = np.sin(np.deg2rad(lat_sub_hi)) - np.sin(np.deg2rad(lat_sub_lo))
-    omega_lon = np.deg2rad(dlon / f)
-    dlon_rad = np.deg2rad(cols * dlon)
-    phi_c, phi = np.deg2rad(lat_c), np.deg2rad(lat_sub)
-    # haversine: accurate at the small separations that matter here
-    hav = np.sin(0.5 * (phi[:, None] - phi_c)) ** 2 + np.cos(phi_c) * np.cos(phi)[
-        :, None
-    ] * np.sin(0.5 * dlon_rad[None, :]) ** 2
-    separation = np.rad2deg(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
-    weight = omega_lat[:, None] * omega_lon * np.ones_like(separation)
-    inside = (separation <= radius) & (separation <= rad_edges[-1])
-    # pixel index of each sub-pixel
-    pix_row = np.repeat(np.arange(n_lat), f)
-    pix_col = np.repeat(np.arange(n_lon), f)
-    pixel_index = (pix_row[:, None] * n_lon + pix_col[None, :])[inside]
-    s = separation[inside]
-    w = weight[inside]
-    # linear interpolation between the rad bin centres, held outside them
-    upper = np.clip(np.searchsorted(rad, s, side="right"), 1, max(rad.size - 1, 1))
-    lower = upper - 1
-    if rad.size > 1:
-        t = np.clip((s - rad[lower]) / (rad[upper] - rad[lower]), 0.0, 1.0)
+        factors = np.array([oversampling_factor(float(r), pixel) for r in r68])
     else:
-        upper = lower
-        t = np.zeros_like(s)
-    n_pix = n_lat * n_lon
-    geometric = np.bincount(
-        np.concatenate([lower * n_pix + pixel_index, upper * n_pix + pixel_index]),
-        weights=np.concatenate([(1 - t) * w, t * w]),
-        minlength=rad.size * n_pix,
-    ).reshape(rad.size, n_pix)
-    kernel = np.clip(psf @ geometric, 0.0, None)
+        factors = np.full(psf.shape[0], max(int(oversampling), 1))
+    kernel = np.empty(psf.shape[:-1] + (n_pix,))
+    for f in np.unique(factors):
+        members = factors == f
+        geometric = _geometric_matrix(
+            int(f), rad, rad_edges, half_lat, half_lon, lat_c=lat_c, dlat=dlat, dlon=dlon
+        )
+        kernel[members] = psf[members] @ geometric
+    np.clip(kernel, 0.0, None, out=kernel)
+    # keep, per observation, the pixels whose centre is within its radius
+    centre = _separation(
+        np.arange(-half_lat, half_lat + 1).astype(float),
+        np.arange(-half_lon, half_lon + 1).astype(float),
+        lat_c=lat_c, dlat=dlat, dlon=dlon,
+    ).ravel()  # fmt: skip
+    keep = centre[None, :] <= per_batch[:, None] * (1 + 1e-12)
+    kernel *= keep[:, None, :]
     total = kernel.sum(axis=-1, keepdims=True)
     delta = np.zeros(n_pix)
     delta[half_lat * n_lon + half_lon] = 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         kernel = np.where(total > 0, kernel / total, delta)
     return kernel.reshape(psf.shape[:-1] + (n_lat, n_lon)), radius
+
+
+def _separation(
+    rows: np.ndarray, cols: np.ndarray, *, lat_c: float, dlat: float, dlon: float
+) -> np.ndarray:
+    """Angular distance (deg) from a pixel centre of points offset by whole or partial pixels.
+
+    ``rows`` and ``cols`` are offsets in pixels from the centre at latitude
+    ``lat_c``; the result is ``(rows, cols)`` (haversine formula).
+    """
+    phi_c = np.deg2rad(lat_c)
+    phi = np.deg2rad(np.clip(lat_c + rows * dlat, -90.0, 90.0))
+    half_dlon = 0.5 * np.deg2rad(cols * dlon)
+    hav = (
+        np.sin(0.5 * (phi[:, None] - phi_c)) ** 2
+        + (np.cos(phi_c) * np.cos(phi))[:, None] * np.sin(half_dlon[None, :]) ** 2
+    )
+    return np.rad2deg(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
+
+
+def _geometric_matrix(
+    f: int,
+    rad: np.ndarray,
+    rad_edges: np.ndarray,
+    half_lat: int,
+    half_lon: int,
+    *,
+    lat_c: float,
+    dlat: float,
+    dlon: float,
+) -> np.ndarray:
+    """``(rad, pixel)``: PSF interpolation weights times sub-pixel solid angles, per pixel.
+
+    The kernel is ``psf @ matrix``. Sub-pixels (``f x f`` per pixel) beyond the
+    last ``rad`` edge get nothing.
+    """
+    n_lat, n_lon = 2 * half_lat + 1, 2 * half_lon + 1
+    while f > 1 and n_lat * n_lon * f * f > MAX_SAMPLES:
+        f -= 1
+    steps = (np.arange(f) + 0.5) / f - 0.5
+    rows = (np.arange(-half_lat, half_lat + 1)[:, None] + steps[None, :]).ravel()
+    cols = (np.arange(-half_lon, half_lon + 1)[:, None] + steps[None, :]).ravel()
+    separation = _separation(rows, cols, lat_c=lat_c, dlat=dlat, dlon=dlon)
+    lat_sub_lo = np.clip(lat_c + (rows - 0.5 / f) * dlat, -90.0, 90.0)
+    lat_sub_hi = np.clip(lat_c + (rows + 0.5 / f) * dlat, -90.0, 90.0)
+    omega_lat = np.sin(np.deg2rad(lat_sub_hi)) - np.sin(np.deg2rad(lat_sub_lo))
+    omega = omega_lat[:, None] * np.deg2rad(dlon / f) * np.ones(cols.size)[None, :]
+    inside = separation <= rad_edges[-1]
+    pix_row = np.repeat(np.arange(n_lat), f)
+    pix_col = np.repeat(np.arange(n_lon), f)
+    pixel_index = (pix_row[:, None] * n_lon + pix_col[None, :])[inside]
+    s, w = separation[inside], omega[inside]
+    # linear interpolation between the rad bin centres, held beyond the first and last
+    if rad.size > 1:
+        upper = np.clip(np.searchsorted(rad, s, side="right"), 1, rad.size - 1)
+        lower = upper - 1
+        t = np.clip((s - rad[lower]) / (rad[upper] - rad[lower]), 0.0, 1.0)
+    else:
+        lower = upper = np.zeros(s.size, dtype=int)
+        t = np.zeros_like(s)
+    n_pix = n_lat * n_lon
+    return np.bincount(
+        np.concatenate([lower * n_pix + pixel_index, upper * n_pix + pixel_index]),
+        weights=np.concatenate([(1 - t) * w, t * w]),
+        minlength=rad.size * n_pix,
+    ).reshape(rad.size, n_pix)
 
 
 def _fast_shape(shape: tuple[int, int], kernel_shape: tuple[int, int]) -> tuple[int, int]:
@@ -228,12 +282,20 @@ class KernelTransforms:
         self.kernel = kernel
         self.maxsize = maxsize
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        # kernel images that repeat (an energy-independent PSF) are transformed once
+        flat = kernel.reshape(-1, *kernel.shape[-2:])
+        index: dict[bytes, int] = {}
+        inverse = np.array([index.setdefault(image.tobytes(), len(index)) for image in flat])
+        first = np.unique(inverse, return_index=True)[1]
+        self._unique = flat[first]
+        self._inverse = inverse.reshape(kernel.shape[:-2])
 
     def __call__(self, fshape: tuple[int, int]) -> np.ndarray:
         """The kernel's ``rfft2`` zero-padded to ``fshape``."""
         transform = self._cache.get(fshape)
         if transform is None:
-            transform = scipy.fft.rfft2(self.kernel, s=fshape, axes=(-2, -1))
+            unique = scipy.fft.rfft2(self._unique, s=fshape, axes=(-2, -1))
+            transform = unique[self._inverse]
             self._cache[fshape] = transform
             while len(self._cache) > self.maxsize:
                 self._cache.popitem(last=False)

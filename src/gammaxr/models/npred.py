@@ -92,7 +92,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import xarray as xr
@@ -251,9 +251,7 @@ def psf_kernel(ds: xr.Dataset) -> xr.DataArray:
     has_obs = ctx.psf is not None and OBS_ID in ctx.psf.dims
     dims = ((OBS_ID,) if has_obs else ()) + (ENERGY_TRUE, "kernel_lat", "kernel_lon")
     values = kernel if has_obs else kernel[0]
-    coords = {
-        key: coord for key, coord in ds.coords.items() if set(coord.dims) <= set(dims)
-    }
+    coords = {key: coord for key, coord in ds.coords.items() if set(coord.dims) <= set(dims)}
     coords["kernel_lat"] = ("kernel_lat", np.arange(-hy, hy + 1) * ctx.dlat, {"units": "deg"})
     coords["kernel_lon"] = ("kernel_lon", np.arange(-hx, hx + 1) * ctx.dlon, {"units": "deg"})
     return xr.DataArray(
@@ -290,10 +288,17 @@ def select_models(
         For an object that is neither model type, or a background model when
         the dataset has no name.
     """
-    collection = models if isinstance(models, Models) else Models(models)
+    items = list(models.values() if isinstance(models, Models) else models)
+    for model in items:
+        if not isinstance(model, SkyModel | FoVBackgroundModel):
+            raise FoldingError(
+                f"expected SkyModel or FoVBackgroundModel objects, got {type(model).__name__}"
+            )
+    if not isinstance(models, Models):
+        Models(items)  # unique names
     sources: list[SkyModel] = []
     background = None
-    for model in collection.values():
+    for model in items:
         if isinstance(model, SkyModel):
             if model.datasets_names is None or (
                 dataset_name is not None and dataset_name in model.datasets_names
@@ -307,10 +312,6 @@ def select_models(
                 )
             if model.dataset_name == dataset_name:
                 background = model
-        else:
-            raise FoldingError(
-                f"expected SkyModel or FoVBackgroundModel objects, got {type(model).__name__}"
-            )
     return sources, background
 
 
@@ -355,10 +356,8 @@ def _add_sources(
             continue
         support, box = boxes
         flux = ctx.flux(model)
-        if ctx.is_map:
-            fraction = ctx.spatial_fraction(model.spatial, support)  # type: ignore[arg-type]
-        else:
-            fraction = np.ones((1, 1))
+        spatial = model.spatial if ctx.is_map else None
+        fraction = np.ones((1, 1)) if spatial is None else ctx.spatial_fraction(spatial, support)
         items.append(_Item(flux, fraction, support, box))
     if not items:
         return
@@ -379,7 +378,7 @@ def _group(
 ) -> list[tuple[Box, list[_Item]]]:
     """Greedy merging of source cutouts while the estimated work goes down."""
 
-    @lru_cache(maxsize=None)
+    @cache
     def cost(h: int, w: int) -> float:
         return fft_cost(h, w, kernel_shape, n_images) + n_images * n_reco * h * w  # type: ignore[arg-type]
 
@@ -493,15 +492,11 @@ class NpredEvaluator:
         """Dims of the arrays that :meth:`evaluate` returns (and of the DataArray)."""
         return self._ctx.output_dims(self._ctx.has_obs)
 
-    def __call__(
-        self, models: Models | Iterable[SkyModel | FoVBackgroundModel]
-    ) -> xr.DataArray:
+    def __call__(self, models: Models | Iterable[SkyModel | FoVBackgroundModel]) -> xr.DataArray:
         """Predicted counts as a DataArray named ``npred`` (as :func:`npred`)."""
         return self._ctx.to_dataarray(self._evaluate(models), name="npred")
 
-    def evaluate(
-        self, models: Models | Iterable[SkyModel | FoVBackgroundModel]
-    ) -> np.ndarray:
+    def evaluate(self, models: Models | Iterable[SkyModel | FoVBackgroundModel]) -> np.ndarray:
         """Predicted counts as a new float64 numpy array on :attr:`dims`.
 
         For a fit's inner loop: no xarray wrapping. The array is the caller's.
@@ -571,7 +566,7 @@ class NpredEvaluator:
                 entry.flux, entry.counts = flux, entry.counts * factor
                 return entry
         entry.flux = flux
-        entry.counts = redistribute(ctx, flux[:, :, None, None] * entry.template)
+        entry.counts = redistribute(ctx, entry.template, flux)
         return entry
 
     def _template(self, spatial: SpatialModel | None, support: Box, box: Box) -> np.ndarray:
@@ -603,4 +598,3 @@ def _proportion(new: np.ndarray, old: np.ndarray) -> float | None:
     if np.all(np.abs(new - factor * old) <= PROPORTIONAL_RTOL * np.abs(factor * old)):
         return factor
     return None
-

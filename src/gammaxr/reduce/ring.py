@@ -117,7 +117,8 @@ def ring_kernel(
     if r_in < 0 or not width > 0:
         raise ConfigError(f"ring: need r_in >= 0 and width > 0, got r_in={r_in}, width={width}")
     distance = _distances(geom, max(r_in + width, size or 0.0))
-    inside = (distance >= r_in * (1 - _EDGE_RTOL)) & (distance <= (r_in + width) * (1 + _EDGE_RTOL))
+    r_out = r_in + width
+    inside = (distance >= r_in * (1 - _EDGE_RTOL)) & (distance <= r_out * (1 + _EDGE_RTOL))
     return inside.astype(np.float64)
 
 
@@ -135,6 +136,9 @@ def _correlate(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """
     kernel = kernel[..., ::-1, ::-1]
     kernel = kernel.reshape((1,) * (values.ndim - kernel.ndim) + kernel.shape)
+    # "same" mode crops every axis to the first input's shape: broadcast it first.
+    leading = np.broadcast_shapes(values.shape[:-2], kernel.shape[:-2])
+    values = np.broadcast_to(values, leading + values.shape[-2:])
     result = fftconvolve(values, kernel, mode="same", axes=(-2, -1))
     scale = np.max(np.abs(values), initial=0.0) * np.max(np.sum(kernel, axis=(-2, -1)))
     return np.where(np.abs(result) <= _FFT_RTOL * scale, 0.0, result)

@@ -74,7 +74,9 @@ from gammaxr.conventions import (
     LAT,
     LON,
     OFFSET,
+    RAD,
     edges,
+    lo_name,
     require_dims,
     require_units,
 )
@@ -383,9 +385,11 @@ def region_containment(
     xarray.DataArray
         Containment fraction (units ``""``) on the dims of ``energy_true``.
         For a circle, :func:`gammaxr.irf.containment` at its radius (as
-        Gammapy); for other shapes, the PSF density (zero beyond the last
-        ``rad`` edge of a table) integrated over the pixels of a fine sky grid
-        whose centre lies in the region.
+        Gammapy); for other shapes, the PSF density (constant within each
+        ``rad`` bin of a table and zero beyond its last edge) integrated over
+        the pixels of a fine sky grid (about 100 across the region) whose
+        centre lies in the region: within 0.2 % of the exact containment for
+        a 0.11 deg circle and the H.E.S.S. DR1 PSF.
     """
     if isinstance(region, CircleSkyRegion):
         fraction = containment(
@@ -397,12 +401,21 @@ def region_containment(
         grid, mask = _region_grid(region)
         centre = region_centre(region)
         lon, lat = np.meshgrid(grid[LON].values, grid[LAT].values)
-        rad = xr.DataArray(
-            angular_separation(centre.spherical.lon.deg, centre.spherical.lat.deg, lon, lat),
-            dims=(LAT, LON),
-            attrs={"units": "deg"},
+        distance = angular_separation(
+            centre.spherical.lon.deg, centre.spherical.lat.deg, lon, lat
         )
-        density = evaluate(psf, rad=rad, energy_true=energy_true, offset=offset)
+        rad = xr.DataArray(distance, dims=(LAT, LON), attrs={"units": "deg"})
+        if psf_kind(psf) == "psf_table" and lo_name(RAD) in psf.coords:
+            # A table is constant within each rad bin (as :func:`containment` takes it):
+            # evaluate it at the centre of the bin holding each distance.
+            table = require_units(psf.coords[RAD], "deg", what="psf rad")
+            rad_edges = edges(table, RAD)
+            index = np.clip(np.searchsorted(rad_edges, distance, side="right") - 1, 0,
+                            rad_edges.size - 2)  # fmt: skip
+            at = rad.copy(data=np.asarray(table.values)[index])
+        else:
+            at = rad
+        density = evaluate(psf, rad=at, energy_true=energy_true, offset=offset)
         if psf_kind(psf) == "psf_table":
             density = density.where(domain_mask(psf, rad=rad), 0.0)
         density = require_units(density, "sr-1", what="psf")
