@@ -19,6 +19,7 @@ from gammaxr.data import (
 )
 from gammaxr.exceptions import GammaxrError
 from gammaxr.io import read_dataset, read_events, read_gti, read_irf, write_dataset
+from gammaxr.io.models_yaml import read_models, write_models
 from gammaxr.maps import reproject
 from gammaxr.reduce import make_map_dataset
 from gammaxr.sky import Pointing, angular_separation, region_mask
@@ -44,6 +45,7 @@ __all__ = [
     "read_events",
     "read_gti",
     "read_irf",
+    "read_models",
     "region_mask",
     "reproject",
     "select_energy",
@@ -56,4 +58,5 @@ __all__ = [
     "stack",
     "stack_pair",
     "write_dataset",
+    "write_models",
 ]

@@ -189,7 +189,7 @@ def test_round_trip_every_registered_model(kind, cls, full_output, tmp_path):
     assert_models_equal(back, models)
     if not isinstance(model, EBLAbsorptionNormSpectralModel):
         assert back == models
-    # and through the dict API, without touching files again for file-free models
+    # and through the dict API (relative template names resolved against `path`)
     data = yaml.safe_load(text)
     assert_models_equal(models_from_dict(data, path=path), models)
 

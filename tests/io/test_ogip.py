@@ -65,6 +65,8 @@ def make_dataset(seed: int = 0, *, n_reco: int = 8, n_true: int = 12) -> xr.Data
             "n_off_regions": 11,
             "safe_mask": "aeff-max",
             "off_regions": ["a", "b"],
+            "note": "it's a 'quoted' & long note, ünïcode\tand\nnewlines " * 3,
+            "tilt": float("nan"),
         },
     )
 
