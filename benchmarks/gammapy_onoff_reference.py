@@ -29,14 +29,22 @@ values = wstat(grid[:, 0], grid[:, 1], grid[:, 2], grid[:, 3])
 print("WSTAT_GAMMAPY =", repr(values))
 
 # 2. Counts statistics (excess, sqrt_ts).
-CASES = [(0, 0, 0.2), (0, 5, 0.2), (3, 0, 0.2), (10, 20, 0.25), (2, 40, 0.1),
-         (120, 300, 0.2), (5000, 24000, 0.2), (17, 3, 1.5)]
-n_on, n_off, alpha = (np.array(x, dtype=float) for x in zip(*CASES))
+CASES = [
+    (0, 0, 0.2),
+    (0, 5, 0.2),
+    (3, 0, 0.2),
+    (10, 20, 0.25),
+    (2, 40, 0.1),
+    (120, 300, 0.2),
+    (5000, 24000, 0.2),
+    (17, 3, 1.5),
+]
+n_on, n_off, alpha = (np.array(x, dtype=float) for x in zip(*CASES, strict=True))
 stat = WStatCountsStatistic(n_on, n_off, alpha)
 print("WSTAT_COUNTS_EXCESS =", repr(stat.n_sig))
 print("WSTAT_COUNTS_SQRT_TS =", repr(stat.sqrt_ts))
 CASH_CASES = [(0, 0.5), (3, 0.5), (10, 10.0), (2, 9.5), (150, 100.0)]
-n, b = (np.array(x, dtype=float) for x in zip(*CASH_CASES))
+n, b = (np.array(x, dtype=float) for x in zip(*CASH_CASES, strict=True))
 print("CASH_SQRT_TS =", repr(CashCountsStatistic(n, b).sqrt_ts))
 
 # 3. Three on-off spectrum datasets: stacking and info tables.
@@ -70,8 +78,20 @@ for name in ("counts", "counts_off", "acceptance", "acceptance_off", "alpha", "e
 print("STACKED_MASK =", repr(stacked.mask_safe.data.ravel()))
 print("STACKED_LIVETIME =", stacked.exposure.meta["livetime"])
 
-COLUMNS = ["counts", "counts_off", "background", "alpha", "acceptance", "acceptance_off",
-           "excess", "sqrt_ts", "livetime", "counts_rate", "background_rate", "excess_rate"]
+COLUMNS = [
+    "counts",
+    "counts_off",
+    "background",
+    "alpha",
+    "acceptance",
+    "acceptance_off",
+    "excess",
+    "sqrt_ts",
+    "livetime",
+    "counts_rate",
+    "background_rate",
+    "excess_rate",
+]
 for cumulative in (False, True):
     table = datasets.info_table(cumulative=cumulative)
     print(f"INFO_{'CUMULATIVE' if cumulative else 'PER_OBS'} = {{")

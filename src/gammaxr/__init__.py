@@ -20,6 +20,7 @@ from gammaxr.data import (
 from gammaxr.exceptions import GammaxrError
 from gammaxr.io import read_dataset, read_events, read_gti, read_irf, write_dataset
 from gammaxr.io.models_yaml import read_models, write_models
+from gammaxr.io.ogip import read_ogip, read_ogip_set, write_ogip
 from gammaxr.maps import reproject
 from gammaxr.reduce import make_map_dataset
 from gammaxr.sky import Pointing, angular_separation, region_mask
@@ -46,6 +47,8 @@ __all__ = [
     "read_gti",
     "read_irf",
     "read_models",
+    "read_ogip",
+    "read_ogip_set",
     "region_mask",
     "reproject",
     "select_energy",
@@ -59,4 +62,5 @@ __all__ = [
     "stack_pair",
     "write_dataset",
     "write_models",
+    "write_ogip",
 ]

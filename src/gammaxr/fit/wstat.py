@@ -35,6 +35,12 @@ that makes it a *deviance* (0 for a perfect prediction, never negative):
         + n_\mathrm{on} \ln\frac{n_\mathrm{on}}{\mu_\mathrm{on}}
         + n_\mathrm{off} \ln\frac{n_\mathrm{off}}{\mu_\mathrm{off}}\right].
 
+It is computed as the sum of the on and the off Poisson deviance terms
+:math:`\mu - n + n \ln(n/\mu)`, each non-negative, with a series in
+:math:`n/\mu - 1` where its three parts would cancel: a few ulp from the
+exact value (Gammapy's form, a difference of large logarithms, agrees to
+~1e-13 relative).
+
 Limits (exact, no NaN, no warning)
 ----------------------------------
 * :math:`\mu_\mathrm{sig} = 0`: :math:`\hat\mu_\mathrm{bkg} = (n_\mathrm{on} +

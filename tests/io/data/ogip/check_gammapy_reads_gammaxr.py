@@ -92,7 +92,9 @@ def check(folder: Path) -> int:
 
     expected = json.loads((folder / "expected.json").read_text())
     failures = 0
-    model = SkyModel(spectral_model=PowerLawSpectralModel(index=2.6, amplitude="4e-11 cm-2 s-1 TeV-1"))
+    model = SkyModel(
+        spectral_model=PowerLawSpectralModel(index=2.6, amplitude="4e-11 cm-2 s-1 TeV-1")
+    )
     for filename, ref in expected.items():
         ds = SpectrumDatasetOnOff.read(folder / filename, format="ogip")
         got = {
@@ -119,14 +121,16 @@ def check(folder: Path) -> int:
                 rel = np.abs(value - want) / np.where(want != 0, np.abs(want), 1)
             worst[key] = float(np.nanmax(rel)) if rel.size else 0.0
         bad = {k: v for k, v in worst.items() if isinstance(v, str) or v > 1e-6}
-        line = f"{filename:28s} max rel. diff {max(v for v in worst.values() if not isinstance(v, str)):.1e}"
+        largest = max(v for v in worst.values() if not isinstance(v, str))
+        line = f"{filename:28s} max rel. diff {largest:.1e}"
         if ref["source"] is not None:
             original = SpectrumDatasetOnOff.read(HERE / ref["source"], format="ogip")
             stats = []
             for dataset in (original, ds):
                 dataset.models = [model.copy(name="crab")]
                 stats.append(dataset.stat_sum())
-            line += f"; WStat(power law) Gammapy file {stats[0]:.10f}, gammaxr file {stats[1]:.10f}"
+            line += f"; WStat(power law) {stats[0]:.12f} (Gammapy's file)"
+            line += f" - {stats[1]:.12f} (gammaxr's) = {stats[0] - stats[1]:.1e}"
             if abs(stats[0] - stats[1]) > 1e-6 * abs(stats[0]):
                 bad["stat_sum"] = stats
         print(line + ("" if not bad else f"  MISMATCH {bad}"))

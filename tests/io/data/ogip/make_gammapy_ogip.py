@@ -50,8 +50,16 @@ for observation in observations:
 stacked = datasets.stack_reduce(name="stacked")
 stacked.write(HERE / "pha_stacked.fits.gz", format="ogip", overwrite=True)
 
-columns = ["counts", "counts_off", "alpha", "excess", "sqrt_ts", "livetime",
-           "background_rate", "excess_rate"]
+columns = [
+    "counts",
+    "counts_off",
+    "alpha",
+    "excess",
+    "sqrt_ts",
+    "livetime",
+    "background_rate",
+    "excess_rate",
+]
 for cumulative in (False, True):
     table = datasets.info_table(cumulative=cumulative)
     print(f"INFO_{'CUMULATIVE' if cumulative else 'PER_OBS'} = {{")
