@@ -24,6 +24,8 @@ __all__ = [
     "ENERGY_TRUE",
     "FOV_LAT",
     "FOV_LON",
+    "IRF_LAT",
+    "IRF_LON",
     "LAT",
     "LON",
     "MIGRA",
@@ -49,6 +51,9 @@ MIGRA = "migra"
 FOV_LON = "fov_lon"
 FOV_LAT = "fov_lat"
 OBS_ID = "obs_id"
+#: Coarse sky grid of PSF / edisp maps (same frame as lon/lat).
+IRF_LAT = "irf_lat"
+IRF_LON = "irf_lon"
 TIME = "time"
 EVENT = "event"
 

@@ -23,6 +23,8 @@ variable        stacked value
                 so stacked rows sum to less than one where observations' safe ranges
                 differ, and stacked ``exposure * edisp`` reproduces the sum of the
                 observations' safe predicted counts
+``psf_map``,    the same on the coarse grid (``irf_lat``, ``irf_lon``): weights are the
+``edisp_map``   exposure (and safe mask) in the fine pixel nearest each coarse pixel centre
 ``livetime``    ``sum_i`` over observations with any safe bin (as Gammapy); also
                 ``ontime``
 ==============  ======================================================================
@@ -68,7 +70,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gammaxr.conventions import ENERGY, ENERGY_TRUE, LAT, LON, OBS_ID, RAD, require_dims
+from gammaxr.conventions import (
+    ENERGY,
+    ENERGY_TRUE,
+    IRF_LAT,
+    IRF_LON,
+    LAT,
+    LON,
+    OBS_ID,
+    RAD,
+    require_dims,
+)
 from gammaxr.exceptions import DimensionError, FormatError
 
 __all__ = [
@@ -107,6 +119,8 @@ _REQUIRED_DIMS: dict[str, tuple[str, ...]] = {
     "mask_fit": (ENERGY,),
     "psf": (ENERGY_TRUE, RAD),
     "edisp": (ENERGY_TRUE, ENERGY),
+    "psf_map": (ENERGY_TRUE, RAD, IRF_LAT, IRF_LON),
+    "edisp_map": (ENERGY_TRUE, ENERGY, IRF_LAT, IRF_LON),
 }
 # Variables that must carry the obs_id dim; IRFs and mask_fit may be shared.
 _PER_OBSERVATION_VARIABLES = ("counts", "background", "exposure", "mask_safe")
@@ -281,6 +295,9 @@ def stack(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
         if "edisp" in irfs:
             kernel = ds["edisp"].where(mask.isel(centre, drop=True), 0)
             stacked["edisp"] = _weighted_mean(kernel, weight, total, dim)
+    maps = [name for name in ("psf_map", "edisp_map") if name in ds and dim in ds[name].dims]
+    if maps:
+        stacked.update(_stack_irf_maps(ds, maps, mask, mask_image, dim))
     for name, result in stacked.items():
         result.attrs = dict(ds[name].attrs)
 
@@ -381,6 +398,38 @@ def _check_joint(ds: xr.Dataset, dim: str) -> None:
             f"stack: no stacking rule for the variables {unknown}; drop them first "
             "(rules exist for counts, background, exposure, psf, edisp, mask_safe, mask_fit)"
         )
+
+
+def _stack_irf_maps(
+    ds: xr.Dataset, names: list[str], mask: xr.DataArray, mask_image: xr.DataArray, dim: str
+) -> dict[str, xr.DataArray]:
+    """Exposure-weighted means of coarse PSF / edisp maps.
+
+    The weight of an observation in a coarse pixel is its exposure in the fine
+    pixel nearest the coarse pixel centre, if that pixel is safe; its edisp
+    rows are zeroed outside its safe reco-energy range there (as for ``edisp``).
+    """
+    if "exposure" not in ds:
+        raise FormatError(f"stack: {names} need exposure to be weighted; dataset has none")
+    at = {
+        LAT: xr.DataArray(ds[IRF_LAT].values, dims=IRF_LAT),
+        LON: xr.DataArray(ds[IRF_LON].values, dims=IRF_LON),
+    }
+    fine = [name for name, c in ds.coords.items() if set(c.dims) & {LAT, LON}]
+
+    def sample(da: xr.DataArray) -> xr.DataArray:
+        return da.sel(at, method="nearest").drop_vars(fine, errors="ignore")
+
+    weight = sample(ds["exposure"]).astype(np.float64)
+    weight = weight.where(sample(mask_image) & (weight > 0), 0.0)
+    total = weight.sum(dim)
+    out = {}
+    if "psf_map" in names:
+        out["psf_map"] = _weighted_mean(ds["psf_map"], weight, total, dim)
+    if "edisp_map" in names:
+        kernel = ds["edisp_map"].where(sample(mask), 0)
+        out["edisp_map"] = _weighted_mean(kernel, weight, total, dim)
+    return out
 
 
 def _sum(da: xr.DataArray, dim: str) -> xr.DataArray:

@@ -7,7 +7,9 @@ and the safe-mask methods are available on their own.
 
 from gammaxr.reduce.driver import REDUCTIONS, reduce_observations
 from gammaxr.reduce.fov_background import fit_fov_background
+from gammaxr.reduce.irf_maps import irf_grid, make_edisp_map, make_psf_map
 from gammaxr.reduce.map import (
+    OPTIONAL_PRODUCTS,
     PRODUCTS,
     default_rad_axis,
     make_background,
@@ -41,6 +43,7 @@ from gammaxr.reduce.spectrum import (
 )
 
 __all__ = [
+    "OPTIONAL_PRODUCTS",
     "PRODUCTS",
     "REDUCTIONS",
     "SAFE_MASK_METHODS",
@@ -50,13 +53,16 @@ __all__ = [
     "find_reflected_regions",
     "find_wobble_regions",
     "fit_fov_background",
+    "irf_grid",
     "make_adaptive_ring_background",
     "make_background",
     "make_edisp",
+    "make_edisp_map",
     "make_exposure",
     "make_map_dataset",
     "make_on_off_spectrum",
     "make_psf",
+    "make_psf_map",
     "make_ring_background",
     "make_safe_mask",
     "make_spectrum_dataset",

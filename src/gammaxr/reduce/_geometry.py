@@ -221,8 +221,8 @@ def position_offset(
     geom: xr.Dataset | xr.DataArray,
     *,
     position: Position | None = None,
-    offset: float | None = None,
-) -> float:
+    offset: float | xr.DataArray | None = None,
+) -> float | xr.DataArray:
     """Offset from the pointing (deg) at which to evaluate a point-like quantity.
 
     Parameters
@@ -233,8 +233,8 @@ def position_offset(
         The geometry; its centre is used when neither ``position`` nor ``offset`` is given.
     position : SkyCoord or (lon, lat), optional
         A sky position; a tuple is in the geometry's frame, deg.
-    offset : float, optional
-        The offset itself, deg.
+    offset : float or xarray.DataArray, optional
+        The offset itself, deg (a DataArray of offsets is passed through).
 
     Raises
     ------
@@ -243,6 +243,10 @@ def position_offset(
     """
     if position is not None and offset is not None:
         raise GeometryError("give at most one of position and offset")
+    if isinstance(offset, xr.DataArray):
+        if bool((offset < 0).any()):
+            raise GeometryError("offsets must be non-negative")
+        return offset
     if offset is not None:
         if offset < 0:
             raise GeometryError(f"offset must be non-negative, got {offset}")

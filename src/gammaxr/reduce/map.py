@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from gammaxr.data.observation import Observation
 
 __all__ = [
+    "OPTIONAL_PRODUCTS",
     "PRODUCTS",
     "default_rad_axis",
     "make_background",
@@ -81,6 +82,8 @@ __all__ = [
 ]
 
 PRODUCTS = ("counts", "exposure", "background", "psf", "edisp", "mask_safe")
+#: Products made only when asked for: coarse PSF / edisp maps over the field.
+OPTIONAL_PRODUCTS = ("psf_map", "edisp_map")
 
 # Smallest positive float64: zero rates become log(TINY) before the log interpolation.
 _TINY = np.finfo(np.float64).tiny
@@ -316,7 +319,7 @@ def make_psf(
     *,
     rad: xr.DataArray | None = None,
     position: Position | None = None,
-    offset: float | None = None,
+    offset: float | xr.DataArray | None = None,
 ) -> xr.DataArray:
     """PSF of one observation at one position, on the geometry's true-energy axis.
 
@@ -331,8 +334,9 @@ def make_psf(
     position : SkyCoord or (lon, lat), optional
         Where to evaluate the PSF (default: the geometry centre); a tuple is
         in the geometry's frame, deg.
-    offset : float, optional
-        Evaluate at this offset from the pointing instead, deg.
+    offset : float or xarray.DataArray, optional
+        Evaluate at this offset from the pointing instead, deg; a DataArray of offsets
+        (e.g. on a coarse sky grid) adds its dims to the result.
 
     Returns
     -------
@@ -358,8 +362,10 @@ def make_psf(
     annulus = xr.DataArray(2 * np.pi * -np.diff(np.cos(rad_edges)), dims=RAD)
     norm = (values * annulus).sum(RAD)
     normed = (values / norm.where(norm > 0)).fillna(0.0)
-    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, RAD)
+    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, RAD, ...)
     result = _product(normed.astype(np.float32), "psf", "sr-1", geom)
+    if isinstance(irf_offset, xr.DataArray):
+        return result
     return result.assign_attrs(offset=irf_offset)
 
 
@@ -368,7 +374,7 @@ def make_edisp(
     geom: xr.Dataset | xr.DataArray,
     *,
     position: Position | None = None,
-    offset: float | None = None,
+    offset: float | xr.DataArray | None = None,
 ) -> xr.DataArray:
     """Migration matrix of one observation at one position.
 
@@ -381,8 +387,9 @@ def make_edisp(
     position : SkyCoord or (lon, lat), optional
         Where to evaluate (default: the geometry centre); a tuple is in the
         geometry's frame, deg.
-    offset : float, optional
-        Evaluate at this offset from the pointing instead, deg.
+    offset : float or xarray.DataArray, optional
+        Evaluate at this offset from the pointing instead, deg; a DataArray of offsets
+        (e.g. on a coarse sky grid) adds its dims to the result.
 
     Returns
     -------
@@ -404,8 +411,10 @@ def make_edisp(
     row_norm = (edisp.drop_vars([MIGRA, f"{MIGRA}_lo", f"{MIGRA}_hi"]) * width).sum(MIGRA)
     norm = interpolate(row_norm, energy_true=_energies(geom, ENERGY_TRUE), offset=irf_offset)
     normed = (matrix / norm.where(norm > 0)).fillna(0.0)
-    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, ENERGY)
+    normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, ENERGY, ...)
     result = _product(normed.astype(np.float32), "edisp", "", geom)
+    if isinstance(irf_offset, xr.DataArray):
+        return result
     return result.assign_attrs(offset=irf_offset)
 
 
@@ -427,6 +436,7 @@ def make_map_dataset(
     psf_rad: xr.DataArray | None = None,
     background_integration: Literal["nodes", "edges"] = "nodes",
     bkg: xr.DataArray | None = None,
+    irf_binsz: float = 0.5,
 ) -> xr.Dataset:
     """Reduce one observation to a map dataset on a geometry.
 
@@ -440,7 +450,8 @@ def make_map_dataset(
         ``lat``, ``lon``).
     products : sequence of str
         Which products to make, from ``counts``, ``exposure``, ``background``,
-        ``psf``, ``edisp`` and ``mask_safe`` (default: all).
+        ``psf``, ``edisp`` and ``mask_safe`` (the default), and the coarse maps
+        ``psf_map`` and ``edisp_map`` (see :mod:`gammaxr.reduce.irf_maps`).
     safe_mask : sequence of str, or mapping
         Safe-mask methods (see :func:`gammaxr.reduce.make_safe_mask`):
         ``offset-max``, ``aeff-default``, ``aeff-max``, ``edisp-bias``,
@@ -455,6 +466,8 @@ def make_map_dataset(
     bkg : xarray.DataArray, optional
         A background IRF to use instead of ``observation.bkg`` (see
         :func:`make_background`).
+    irf_binsz : float
+        Pixel size of the coarse ``psf_map`` / ``edisp_map`` grid, deg.
 
     Returns
     -------
@@ -466,7 +479,9 @@ def make_map_dataset(
         - ``background(energy, lat, lon)``, predicted counts, float32;
         - ``psf(energy_true, rad)``, sr-1, float32, at the geometry centre;
         - ``edisp(energy_true, energy)``, float32, at the geometry centre;
-        - ``mask_safe(energy, lat, lon)``, bool (True: use the bin).
+        - ``mask_safe(energy, lat, lon)``, bool (True: use the bin);
+        - on request ``psf_map(energy_true, rad, irf_lat, irf_lon)`` and
+          ``edisp_map(energy_true, energy, irf_lat, irf_lon)`` on a coarse grid.
 
         Attributes (NetCDF-storable): ``obs_id``, ``livetime``, ``ontime``
         (s), ``deadc``, ``pointing_ra``, ``pointing_dec`` (and
@@ -499,12 +514,13 @@ def make_map_dataset(
     """
     from gammaxr.reduce.safe_mask import make_safe_mask, safe_mask_methods
 
-    unknown = [name for name in products if name not in PRODUCTS]
+    known = PRODUCTS + OPTIONAL_PRODUCTS
+    unknown = [name for name in products if name not in known]
     if unknown:
-        raise ConfigError(f"make_map_dataset: unknown products {unknown}; choose from {PRODUCTS}")
+        raise ConfigError(f"make_map_dataset: unknown products {unknown}; choose from {known}")
     methods = safe_mask_methods(safe_mask)
     require_dims(geom, (ENERGY, LAT, LON), what="make_map_dataset geometry")
-    if {"exposure", "psf", "edisp"} & set(products):
+    if {"exposure", "psf", "edisp", *OPTIONAL_PRODUCTS} & set(products):
         require_dims(geom, (ENERGY_TRUE,), what="make_map_dataset geometry")
     variables: dict[str, xr.DataArray] = {}
     if "counts" in products:
@@ -520,6 +536,14 @@ def make_map_dataset(
         variables["psf"] = make_psf(observation, geom, rad=psf_rad)
     if "edisp" in products:
         variables["edisp"] = make_edisp(observation, geom)
+    if "psf_map" in products:
+        from gammaxr.reduce.irf_maps import make_psf_map
+
+        variables["psf_map"] = make_psf_map(observation, geom, binsz=irf_binsz, rad=psf_rad)
+    if "edisp_map" in products:
+        from gammaxr.reduce.irf_maps import make_edisp_map
+
+        variables["edisp_map"] = make_edisp_map(observation, geom, binsz=irf_binsz)
     if "mask_safe" in products:
         variables["mask_safe"] = make_safe_mask(
             observation,
