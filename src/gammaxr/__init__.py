@@ -18,6 +18,7 @@ from gammaxr.data import (
     select_time,
 )
 from gammaxr.exceptions import GammaxrError
+from gammaxr.fit import FitResult, fit
 from gammaxr.io import read_dataset, read_events, read_gti, read_irf, write_dataset
 from gammaxr.io.models_yaml import read_models, write_models
 from gammaxr.io.ogip import read_ogip, read_ogip_set, write_ogip
@@ -29,6 +30,7 @@ from gammaxr.stacking import concat_observations, stack, stack_pair
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "FitResult",
     "DataStore",
     "GammaxrError",
     "Observation",
@@ -39,6 +41,7 @@ __all__ = [
     "concat_observations",
     "energy_axis",
     "example_data_path",
+    "fit",
     "make_geom",
     "make_map_dataset",
     "open_datastore",

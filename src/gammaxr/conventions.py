@@ -7,6 +7,7 @@ are CF-style strings in ``attrs["units"]``, parsed by :mod:`astropy.units`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -91,13 +92,21 @@ def parse_unit(text: str | None, *, where: str = "") -> u.UnitBase:
     """
     if text is None or not str(text).strip():
         return u.dimensionless_unscaled
-    text = str(text).strip()
+    unit = _parse_unit_cached(str(text).strip())
+    if unit is None:
+        raise UnitError(f"{where or 'unit'}: cannot parse unit {str(text).strip()!r}")
+    return unit
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_unit_cached(text: str) -> u.UnitBase | None:
+    """Parse a unit string once (astropy's parser is slow; fits rebuild models often)."""
     for fmt in ("fits", "ogip", "generic"):
         try:
             return u.Unit(text, format=fmt, parse_strict="raise")
         except ValueError:
             continue
-    raise UnitError(f"{where or 'unit'}: cannot parse unit {text!r}")
+    return None
 
 
 def unit_of(da: xr.DataArray, *, what: str | None = None) -> u.UnitBase:

@@ -67,7 +67,9 @@ def test_call_limit_is_reported_not_raised(backend, word):
 
 
 def test_unknown_backend_and_option():
-    with pytest.raises(FitError, match=r"unknown fit backend 'nlopt'; use one of \['minuit', 'scipy'\]"):
+    with pytest.raises(
+        FitError, match=r"unknown fit backend 'nlopt'; use one of \['minuit', 'scipy'\]"
+    ):
         get_backend("nlopt")
     with pytest.raises(FitError, match=r"has no options \['tolerance'\]"):
         optimize(chi2, MEAN, None, scales=SCALES, tolerance=1)

@@ -31,6 +31,14 @@ def test_map_cost_is_cash_over_the_safe_mask(dataset, predictor, power_law_model
     assert "MapCost(cash 'a'" in repr(cost)
 
 
+def test_dask_backed_dataset_gives_the_same_statistic(dataset, predictor, power_law_models):
+    models = power_law_models()
+    a = MapCost(dataset, predictor(dataset))
+    b = MapCost(dataset.chunk({"energy": 7}), predictor(dataset))
+    assert b(models) == pytest.approx(a(models), rel=1e-13)
+    assert b.ndata == a.ndata
+
+
 def test_mask_fit_and_explicit_mask(dataset, predictor):
     ds = dataset.assign(mask_fit=("energy", np.arange(NBIN) < 10))
     assert MapCost(ds, predictor(ds)).ndata == 8
@@ -80,9 +88,7 @@ def test_costs_add_into_a_flat_joint_cost(dataset, predictor, power_law_models):
         JointCost()
 
 
-def test_dataset_name_routes_fov_background_models(
-    spectrum_dataset, predictor, power_law_models
-):
+def test_dataset_name_routes_fov_background_models(spectrum_dataset, predictor, power_law_models):
     """Each member sees only its own background model (and the shared source)."""
     ds_a = spectrum_dataset(np.zeros(NBIN), name="a")
     ds_b = spectrum_dataset(np.zeros(NBIN), name="b", background=np.full(NBIN, 2.0))
@@ -95,9 +101,7 @@ def test_dataset_name_routes_fov_background_models(
 
         return predict
 
-    joint = MapCost(ds_a, spy("a", predictor(ds_a))) + MapCost(
-        ds_b, spy("b", predictor(ds_b))
-    )
+    joint = MapCost(ds_a, spy("a", predictor(ds_a))) + MapCost(ds_b, spy("b", predictor(ds_b)))
     models = power_law_models() + [FoVBackgroundModel("a"), FoVBackgroundModel("b")]
     joint(models)
     assert seen == {"a": ["a-bkg", "src"], "b": ["b-bkg", "src"]}
@@ -107,9 +111,7 @@ def test_dataset_name_routes_fov_background_models(
 
 
 def test_cost_pickles(dataset, predictor, power_law_models):
-    cost = MapCost(dataset, predictor(dataset)) + MapCost(
-        dataset, predictor(dataset)
-    )
+    cost = MapCost(dataset, predictor(dataset)) + MapCost(dataset, predictor(dataset))
     again = pickle.loads(pickle.dumps(cost))
     assert again(power_law_models()) == cost(power_law_models())
 

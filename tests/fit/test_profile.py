@@ -8,7 +8,7 @@ from gammaxr.fit import (
     asymmetric_errors,
     fit,
     profile,
-    significance,
+    significance_from_ts,
     ts_source,
     upper_limit,
 )
@@ -96,9 +96,7 @@ def test_upper_limit_of_a_near_gaussian_parameter(bright):
 def test_upper_limit_beyond_the_maximum_is_nan(bright):
     cost, best = bright
     value = best.parameters.loc[INDEX, "value"]
-    models = best.models.with_parameters(
-        **{INDEX: Parameter("index", value, max=value + 0.001)}
-    )
+    models = best.models.with_parameters(**{INDEX: Parameter("index", value, max=value + 0.001)})
     assert np.isnan(upper_limit(cost, models, INDEX))
 
 
@@ -109,13 +107,13 @@ def test_ts_source_matches_gammapy(
     cost = MapCost(ds, predictor(ds))
     ts = ts_source(cost, power_law_models(), "src")
     assert ts == pytest.approx(7894.375301737338, abs=1e-3)  # Gammapy 2.1, same data
-    assert significance(ts) == pytest.approx(np.sqrt(ts))
+    assert significance_from_ts(ts) == pytest.approx(np.sqrt(ts))
 
 
 def test_significance_is_vectorised():
     ts = xr.DataArray([25.0, 4.0, -1e-9], dims="lon")
     sign = xr.DataArray([1.0, -3e-12, 2.0], dims="lon")
-    np.testing.assert_allclose(significance(ts, sign=sign), [5.0, -2.0, 0.0])
+    np.testing.assert_allclose(significance_from_ts(ts, sign=sign), [5.0, -2.0, 0.0])
 
 
 def test_profile_setup_errors(bright):
@@ -125,10 +123,11 @@ def test_profile_setup_errors(bright):
         profile(cost, frozen, INDEX, [1.0])
     with pytest.raises(FitError, match="no parameter 'src.index'"):
         profile(cost, best.models, "src.index", [1.0])
+    with pytest.raises(FitError, match="has no options"):
+        profile(cost, best.models, INDEX, [2.5], backend="scipy", strategy=0)
     with pytest.raises(FitError, match="cl must be"):
         upper_limit(cost, best.models, INDEX, cl=0.3)
     with pytest.raises(FitError, match="no model 'crab'"):
         ts_source(cost, best.models, "crab")
     with pytest.raises(FitError, match="did not converge"):
         upper_limit(cost, best.models, INDEX, max_calls=3)
-

@@ -56,9 +56,7 @@ def test_mask_drops_bins_even_with_nan():
     npred = np.array([2.0, 3.0, np.nan])
     mask = np.array([True, False, False])
     assert cash(counts, npred, mask=mask) == pytest.approx(2 * (2 - np.log(2)))
-    assert cash_deviance(counts, npred, mask=mask) == pytest.approx(
-        2 * (2 - 1 + np.log(1 / 2))
-    )
+    assert cash_deviance(counts, npred, mask=mask) == pytest.approx(2 * (2 - 1 + np.log(1 / 2)))
 
 
 def test_deviance_zero_at_saturation_and_positive():

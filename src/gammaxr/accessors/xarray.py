@@ -109,3 +109,9 @@ class DatasetAccessor:
     def write(self, path, *, format=None):
         """Write losslessly to NetCDF or Zarr (see :func:`gammaxr.write_dataset`)."""
         return _dataset_store.write_dataset(self._obj, path, format=format)
+
+    def fit(self, models, **options):
+        """Fit models to this dataset by maximum likelihood (see :func:`gammaxr.fit`)."""
+        from gammaxr.fit import fit
+
+        return fit(self._obj, models, **options)

@@ -13,7 +13,13 @@ top of it.
 from gammaxr.fit.backends import BACKENDS, OptimizeResult, get_backend, optimize
 from gammaxr.fit.cost import Cost, JointCost, MapCost
 from gammaxr.fit.fit import FitResult, as_cost, fit
-from gammaxr.fit.profile import asymmetric_errors, profile, significance, ts_source, upper_limit
+from gammaxr.fit.profile import (
+    asymmetric_errors,
+    profile,
+    significance_from_ts,
+    ts_source,
+    upper_limit,
+)
 from gammaxr.fit.statistics import (
     NPRED_FLOOR,
     STATISTICS,
@@ -42,7 +48,7 @@ __all__ = [
     "get_backend",
     "optimize",
     "profile",
-    "significance",
+    "significance_from_ts",
     "ts_source",
     "upper_limit",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "OptimizeResult",
+    "check_options",
     "get_backend",
     "minimize_fixed",
     "numerical_hessian",
@@ -631,7 +632,7 @@ def optimize(
     >>> import numpy as np
     >>> from gammaxr.fit.backends import optimize
     >>> result = optimize(lambda x: ((x[0] - 3.0) / 0.5) ** 2, [1.0], None, scales=[1.0])
-    >>> round(result.x[0], 4), round(float(np.sqrt(result.covariance[0, 0])), 4)
+    >>> round(float(result.x[0]), 4), round(float(np.sqrt(result.covariance[0, 0])), 4)
     (3.0, 0.5)
     """
     func = get_backend(backend)

@@ -101,7 +101,7 @@ class MapCost(Cost):
     >>> ds = xr.Dataset({"counts": ("energy", np.array([3, 5]))})
     >>> cost = MapCost(ds, lambda models: np.array([3.0, 5.0]))
     >>> round(cost(Models()), 4), cost.ndata
-    (-7.5008, 2)
+    (-6.6861, 2)
     """
 
     def __init__(

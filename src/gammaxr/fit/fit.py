@@ -9,6 +9,7 @@ errors. Nothing it is given is changed.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -135,8 +136,6 @@ class Problem:
 
 
 def _keywords(func: Any) -> set[str]:
-    import inspect
-
     return set(inspect.signature(func).parameters)
 
 
@@ -244,6 +243,25 @@ def fit(
     ------
     FitError
         If the fit cannot be set up (unknown backend or option, nothing to fit).
+
+    Examples
+    --------
+    A power law fitted to five energy bins, with a hand-written predictor
+    (exposure 1e12 cm2 s, no background):
+
+    >>> import numpy as np, xarray as xr
+    >>> from gammaxr.fit import MapCost, fit
+    >>> from gammaxr.models import Models, PowerLawSpectralModel, SkyModel
+    >>> edges = np.geomspace(1.0, 10.0, 6)
+    >>> ds = xr.Dataset({"counts": ("energy", [410, 180, 95, 37, 19])})
+    >>> def predict(models):
+    ...     return 1e12 * models["src"].spectral.integral(edges[:-1], edges[1:])
+    >>> models = Models([SkyModel(PowerLawSpectralModel(), name="src")])
+    >>> result = fit(MapCost(ds, predict), models)
+    >>> result.success
+    True
+    >>> result.parameters.loc["src.spectral.index", ["value", "error"]].round(3).tolist()
+    [2.676, 0.078]
     """
     cost = as_cost(data)
     problem = Problem(cost, models)

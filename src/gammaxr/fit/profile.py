@@ -24,13 +24,13 @@ import scipy.stats
 import xarray as xr
 
 from gammaxr.exceptions import FitError
-from gammaxr.fit.backends import get_backend, minimize_fixed, profile_crossing
+from gammaxr.fit.backends import check_options, get_backend, minimize_fixed, profile_crossing
 from gammaxr.fit.fit import CostLike, Problem, as_cost, fit
 
 if TYPE_CHECKING:
     from gammaxr.models import Models
 
-__all__ = ["asymmetric_errors", "profile", "significance", "ts_source", "upper_limit"]
+__all__ = ["asymmetric_errors", "profile", "significance_from_ts", "ts_source", "upper_limit"]
 
 
 def _locate(problem: Problem, parameter: str) -> int:
@@ -86,6 +86,7 @@ def profile(
     values = np.atleast_1d(np.asarray(values, dtype=float))
     func = get_backend(backend)
     options = {k: v for k, v in options.items() if k not in ("minos", "covariance")}
+    check_options(func, options, backend)
     x = problem.x0.copy()
     stats, success, best = [], [], []
     for value in values:
@@ -242,18 +243,19 @@ def ts_source(
     return results[1].fun - results[0].fun
 
 
-def significance(ts: Any, *, sign: Any = 1.0) -> Any:
+def significance_from_ts(ts: Any, *, sign: Any = 1.0) -> Any:
     r"""Significance :math:`\mathrm{sign} \cdot \sqrt{\max(TS, 0)}` for one degree of freedom.
 
     Valid under Wilks' theorem for a source with one free parameter whose null
     value is not on a bound (see the module docstring). Vectorised: ``ts`` and
     ``sign`` may be arrays or DataArrays (e.g. a TS map and the fitted
-    amplitude, whose sign marks deficits).
+    amplitude, whose sign marks deficits). For on-off counts,
+    :func:`gammaxr.estimators.significance` gives the Li & Ma significance.
 
     Examples
     --------
-    >>> from gammaxr.fit import significance
-    >>> float(significance(25.0)), float(significance(25.0, sign=-2e-12))
+    >>> from gammaxr.fit import significance_from_ts
+    >>> float(significance_from_ts(25.0)), float(significance_from_ts(25.0, sign=-2e-12))
     (5.0, -5.0)
     """
     return np.sign(sign) * np.sqrt(np.maximum(ts, 0.0))
