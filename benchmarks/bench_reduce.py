@@ -152,7 +152,7 @@ def run_case(data: Path, case: str, mode: str):
     """Open the store and reduce: the timed work. Returns the stacked datasets."""
     import gammaxr as gx
     from gammaxr.reduce import make_map_dataset, reduce_observations
-    from gammaxr.stacking import stack_pair
+    from gammaxr.stacking import concat_observations, stack, stack_pair
 
     if case in HESS_CASES:
         store = gx.open_datastore(data / "hess-dl3-dr1")
@@ -168,7 +168,10 @@ def run_case(data: Path, case: str, mode: str):
         if mode == "serial":
             # One observation object at a time, so that runs are freed as they are stacked.
             datasets = (make_map_dataset(store.observation(i), geom, **options) for i in ids)
-            results.append(functools.reduce(stack_pair, datasets))
+            if len(ids) > 1:
+                results.append(functools.reduce(stack_pair, datasets))
+            else:  # the stack of one observation, as reduce_observations gives it
+                results.append(stack(concat_observations(list(datasets))))
         elif mode == "threads":
             observations = [store.observation(i) for i in ids]
             results.append(reduce_observations(observations, geom, scheduler="threads", **options))

@@ -442,6 +442,17 @@ def test_make_kernel_of_a_zero_row_is_a_delta():
     assert 0.03 < radius <= 0.05
 
 
+def test_dask_backed_dataset_gives_the_same_numbers():
+    ds = make_dataset()
+    lazy = ds.chunk({"lat": 7, "lon": 9})
+    models = [point(name="a"), gauss(CENTRE[0] + 0.3, name="b"), FoVBackgroundModel("test")]
+    np.testing.assert_array_equal(fold(lazy, models[1]).values, fold(ds, models[1]).values)
+    np.testing.assert_array_equal(npred(lazy, models).values, npred(ds, models).values)
+    np.testing.assert_allclose(
+        NpredEvaluator(lazy)(models).values, npred(ds, models).values, rtol=1e-14
+    )
+
+
 # -- joint form ---------------------------------------------------------------------------
 
 
@@ -567,6 +578,34 @@ def test_evaluator_equals_uncached_for_random_parameter_changes():
     again = evaluator.evaluate(models)
     np.testing.assert_array_equal(again, previous)
     assert again is not previous
+
+
+def test_evaluator_total_stays_exact_over_many_updates():
+    # huge swings of one source at a time: the cached total is updated in place,
+    # and summed afresh when a source drops by a large factor
+    ds = make_dataset(background=False)
+    models = Models(
+        [point(name="a"), gauss(name="b"), point(CENTRE[0] + 0.5, CENTRE[1] - 0.3, name="c")]
+    )
+    evaluator = NpredEvaluator(ds)
+    rng = np.random.default_rng(11)
+    for _ in range(150):
+        name = str(rng.choice(["a", "b", "c"]))
+        amplitude = 1e-11 * 10 ** rng.uniform(-4, 4)
+        models = models.with_parameters(**{f"{name}.spectral.amplitude": amplitude})
+        result = evaluator.evaluate(models)
+        expected = npred(ds, models).values
+        np.testing.assert_allclose(result, expected, rtol=1e-11, atol=1e-13 * expected.max())
+
+
+def test_evaluator_with_negative_amplitudes():
+    ds = make_dataset()
+    models = Models([point(name="a"), gauss(name="b"), FoVBackgroundModel("test")])
+    evaluator = NpredEvaluator(ds)
+    for amplitude in (1e-11, -3e-11, 2e-11, -1e-13):
+        models = models.with_parameters(**{"a.spectral.amplitude": amplitude})
+        expected = npred(ds, models).values
+        np.testing.assert_allclose(evaluator.evaluate(models), expected, rtol=1e-11, atol=1e-12)
 
 
 @pytest.mark.parametrize(

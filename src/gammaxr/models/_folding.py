@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import astropy.units as u
 import numpy as np
 import xarray as xr
 
@@ -95,7 +96,7 @@ def _unit_factor(da: xr.DataArray, unit: str, what: str) -> float:
     have = parse_unit(da.attrs.get("units"), where=what)
     try:
         return float(have.to(parse_unit(unit)))
-    except Exception as err:  # astropy raises UnitConversionError
+    except u.UnitConversionError as err:
         raise UnitError(
             f"{what}: unit {have.to_string()!r} is not convertible to {unit!r}"
         ) from err
@@ -122,7 +123,7 @@ def _energy_edges_tev(ds: xr.Dataset | xr.DataArray, dim: str) -> np.ndarray:
     unit = parse_unit(ds.coords[dim].attrs.get("units", "TeV"), where=dim)
     try:
         factor = float(unit.to("TeV"))
-    except Exception as err:
+    except u.UnitConversionError as err:
         raise UnitError(f"{dim}: unit {unit.to_string()!r} is not an energy") from err
     return edges(ds, dim) * factor
 
@@ -162,7 +163,8 @@ class FoldingContext:
         self.n_reco = self.energy_edges.size - 1
         # exposure: (B, T, Y, X), in cm2 s after multiplying by ``exposure_factor``
         factor = _unit_factor(exposure, "cm2 s", "exposure")
-        values = _with_batch(exposure.to_numpy(), OBS_ID in exposure.dims)
+        # the data as they are (numpy, or dask: then only the cutouts used are computed)
+        values = _with_batch(exposure.data, OBS_ID in exposure.dims)
         if not self.is_map:
             values = values[..., np.newaxis, np.newaxis]
         if copy:
@@ -369,11 +371,11 @@ class FoldingContext:
 
     def exposure_raw(self, box: Box) -> np.ndarray:
         """Exposure ``(B, T, h, w)`` on ``box`` as stored (cm2 s after :attr:`exposure_factor`)."""
-        return self._exposure[..., box.slices[0], box.slices[1]]
+        return np.asarray(self._exposure[..., box.slices[0], box.slices[1]])
 
     def exposure(self, box: Box | None) -> np.ndarray:
         """Exposure ``(B, T, h, w)`` in cm2 s, float64, on ``box`` (the whole map if None)."""
-        values = (
+        values = np.asarray(
             self._exposure if box is None else self._exposure[..., box.slices[0], box.slices[1]]
         )
         if self._exposure_factor == 1.0 and values.dtype == np.float64:

@@ -370,9 +370,13 @@ def _convolve_sparse(image: np.ndarray, kernel: np.ndarray, nonzero: np.ndarray)
     # windows[..., y, x, a, b] = padded[..., y + a, x + b] = kernel[y - i, x - j] at
     # a = h - 1 - i, b = w - 1 - j
     windows = sliding_window_view(padded, (h, w), axis=(-2, -1))
-    shifted = windows[..., h - 1 - rows, w - 1 - cols]  # (..., Y, X, n)
-    weights = image[..., rows, cols][..., None, :, None]  # (..., 1, n, 1)
-    return np.matmul(shifted, weights)[..., 0]
+    shifted = windows[..., h - 1 - rows, w - 1 - cols]  # (..., Y, X, n), a copy
+    n_y, n_x = shifted.shape[-3:-1]
+    weights = image[..., rows, cols][..., :, None]  # (..., n, 1)
+    flat = shifted.reshape(*shifted.shape[:-3], n_y * n_x, rows.size)
+    return np.matmul(flat, weights).reshape(
+        *np.broadcast_shapes(flat.shape[:-2], weights.shape[:-2]), n_y, n_x
+    )
 
 
 def fft_cost(h: int, w: int, kernel_shape: tuple[int, int] | None, n_images: int) -> float:

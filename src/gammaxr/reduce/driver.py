@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dask
 import xarray as xr
+from dask.base import named_schedulers
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 
@@ -84,7 +85,7 @@ def reduce_observations(
     stacked: bool = True,
     reduction: Literal["sequential", "tree"] = "sequential",
     client: Client | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Client | None = None,
     progress: bool = False,
     **maker_kwargs: Any,
 ) -> xr.Dataset:
@@ -119,11 +120,11 @@ def reduce_observations(
         with it to float32 rounding. Ignored when ``stacked`` is False.
     client : distributed.Client, optional
         Run on this Dask distributed client (synchronous clients only).
-    scheduler : str, optional
-        A Dask scheduler name instead: ``"threads"``, ``"synchronous"``,
-        ``"processes"`` or ``"distributed"`` (the current client). Default:
-        the scheduler set in ``dask.config``, else the current distributed
-        client, else ``"threads"``.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler instead: ``"threads"``, ``"synchronous"``,
+        ``"processes"``, ``"distributed"`` (the current client) or a client.
+        Default: the scheduler set in ``dask.config``, else the current
+        distributed client, else ``"threads"``.
     progress : bool
         Show progress. On the local schedulers a :mod:`tqdm` bar on stderr
         counts the observations reduced; on a distributed client,
@@ -205,6 +206,10 @@ def reduce_observations(
                 "(stacked=False) needs unique ids (stacking accepts repeats)"
             )
     client, scheduler = _resolve_scheduler(client, scheduler)
+    if isinstance(scheduler, str):
+        # The get function itself: given a name, Dask imports distributed to look for a
+        # client (about 0.5 s the first time), which a local scheduler does not need.
+        scheduler = named_schedulers.get(scheduler.lower(), scheduler)
     graph, token = _build_graph(runs, geom, maker_kwargs, stacked=stacked, reduction=reduction)
     if client is not None:
         return _compute_distributed(graph, client, progress=progress)

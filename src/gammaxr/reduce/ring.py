@@ -247,8 +247,9 @@ def make_ring_background(
     )
     order = dataset["counts"].dims
     attrs = {"off_method": "ring", "ring_r_in": float(r_in), "ring_width": float(width)}
-    return _assemble(dataset, counts_off.transpose(*order), acceptance_off.transpose(*order),
-                     attrs)  # fmt: skip
+    return _assemble(
+        dataset, counts_off.transpose(*order), acceptance_off.transpose(*order), attrs
+    )
 
 
 def _ring_sizes(
@@ -368,5 +369,6 @@ def make_adaptive_ring_background(
         "threshold_alpha": float(threshold_alpha),
         "theta": float(theta),
     }
-    return _assemble(dataset, counts_off.transpose(*order), acceptance_off.transpose(*order),
-                     attrs)  # fmt: skip
+    return _assemble(
+        dataset, counts_off.transpose(*order), acceptance_off.transpose(*order), attrs
+    )

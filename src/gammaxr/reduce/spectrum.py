@@ -50,7 +50,7 @@ centre. Map datasets need full-enclosure IRFs: see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -401,17 +401,15 @@ def region_containment(
         grid, mask = _region_grid(region)
         centre = region_centre(region)
         lon, lat = np.meshgrid(grid[LON].values, grid[LAT].values)
-        distance = angular_separation(
-            centre.spherical.lon.deg, centre.spherical.lat.deg, lon, lat
-        )
+        distance = angular_separation(centre.spherical.lon.deg, centre.spherical.lat.deg, lon, lat)
         rad = xr.DataArray(distance, dims=(LAT, LON), attrs={"units": "deg"})
         if psf_kind(psf) == "psf_table" and lo_name(RAD) in psf.coords:
             # A table is constant within each rad bin (as :func:`containment` takes it):
             # evaluate it at the centre of the bin holding each distance.
             table = require_units(psf.coords[RAD], "deg", what="psf rad")
             rad_edges = edges(table, RAD)
-            index = np.clip(np.searchsorted(rad_edges, distance, side="right") - 1, 0,
-                            rad_edges.size - 2)  # fmt: skip
+            index = np.searchsorted(rad_edges, distance, side="right") - 1
+            index = np.clip(index, 0, rad_edges.size - 2)
             at = rad.copy(data=np.asarray(table.values)[index])
         else:
             at = rad
@@ -580,7 +578,7 @@ def _spectrum_safe_mask(
     background: xr.DataArray | None,
     background_given: bool,
     edisp: xr.DataArray | None,
-    make_bkg,
+    make_bkg: Callable[[], xr.DataArray],
 ) -> xr.DataArray:
     """The safe-mask methods of :mod:`gammaxr.reduce.safe_mask` at the region centre."""
     mask = xr.ones_like(geom.coords[ENERGY], dtype=bool).reset_coords(drop=True)
