@@ -106,6 +106,8 @@ PER_OBSERVATION_ATTRS: Mapping[str, str] = {
     "pointing_alt": "deg",
     "pointing_az": "deg",
     "irf_offset": "deg",
+    "off_regions": "",
+    "n_off_regions": "",
 }
 
 # Per-observation scalars that stacking sums (over observations with a safe bin).

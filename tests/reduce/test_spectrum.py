@@ -395,10 +395,6 @@ def test_require_full_enclosure(point_like, crab_obs):
     require_full_enclosure(crab_obs)
 
 
-@pytest.mark.xfail(
-    reason="make_map_dataset does not yet call gammaxr.reduce.require_full_enclosure",
-    strict=True,
-)
 def test_map_dataset_refuses_point_like_irfs(point_like, point_geom):
     obs, _ = point_like
     geom = gx.make_geom(

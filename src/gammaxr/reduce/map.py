@@ -306,7 +306,8 @@ def _integrate_power_law(
         segments = np.diff(flux, axis=0) / delta
         small = np.abs(delta) < 1e-8
     if small.any():
-        segments = np.where(small, flux[:-1] * (1 + 0.5 * delta), segments)
+        with np.errstate(invalid="ignore"):  # -inf deltas (outside the IRF) are dropped below
+            segments = np.where(small, flux[:-1] * (1 + 0.5 * delta), segments)
     # A zero rate at either end (outside the IRF) gives inf/inf or 0/0: no contribution.
     width = np.diff(log_energy).reshape((-1,) + (1,) * (log_values.ndim - 1))
     segments = np.where(np.isfinite(segments), segments, 0.0) * width
@@ -518,6 +519,9 @@ def make_map_dataset(
     unknown = [name for name in products if name not in known]
     if unknown:
         raise ConfigError(f"make_map_dataset: unknown products {unknown}; choose from {known}")
+    from gammaxr.reduce.spectrum import require_full_enclosure
+
+    require_full_enclosure(observation, "make_map_dataset")
     methods = safe_mask_methods(safe_mask)
     require_dims(geom, (ENERGY, LAT, LON), what="make_map_dataset geometry")
     if {"exposure", "psf", "edisp", *OPTIONAL_PRODUCTS} & set(products):
