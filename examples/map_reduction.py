@@ -45,3 +45,25 @@ with tempfile.TemporaryDirectory() as folder:
     back = gx.read_dataset(path).load()
     assert back.identical(stacked)
     print(f"wrote and re-read {path.name}: identical, {np.dtype(back.counts.dtype)} counts")
+
+# Fit a point source with a power law, and the background norm, to the stack.
+from gammaxr.models import (  # noqa: E402
+    FoVBackgroundModel,
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+
+stacked.attrs["name"] = "crab-stacked"
+models = Models([
+    SkyModel(PowerLawSpectralModel(index=2.6, amplitude=3.8e-11),
+             PointSpatialModel(lon_0=83.633, lat_0=22.014), name="crab"),
+    FoVBackgroundModel("crab-stacked"),
+])  # fmt: skip
+result = stacked.gp.fit(models)
+fitted = result.parameters
+print(f"fit converged: {result.success}; index {fitted.loc['crab.spectral.index', 'value']:.2f}"
+      f" +- {fitted.loc['crab.spectral.index', 'error']:.2f}, amplitude "
+      f"{fitted.loc['crab.spectral.amplitude', 'value']:.3g} cm-2 s-1 TeV-1 at 1 TeV")
+assert result.success

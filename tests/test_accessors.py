@@ -68,3 +68,32 @@ def test_dataset_stack_and_write_delegate(crab_store, tmp_path):
     xr.testing.assert_identical(joint.gp.stack(), gx.stack(joint))
     path = joint.gp.write(tmp_path / "joint.nc")
     xr.testing.assert_identical(gx.read_dataset(path).load(), joint)
+
+
+def test_dataset_fold_npred_and_fit_delegate(crab_obs):
+    from gammaxr.fit import fit
+    from gammaxr.models import (
+        FoVBackgroundModel,
+        Models,
+        PointSpatialModel,
+        PowerLawSpectralModel,
+        SkyModel,
+        fold,
+        npred,
+    )
+
+    geom = gx.make_geom(
+        gx.energy_axis(1, 10, nbin=3),
+        gx.energy_axis(0.5, 20, nbin=6, name="energy_true"),
+        sky=gx.sky_grid((83.633, 22.014), width=1, binsz=0.05),
+    )
+    ds = gx.make_map_dataset(crab_obs, geom).assign_attrs(name="run")
+    crab = SkyModel(PowerLawSpectralModel(index=2.6, amplitude=3.8e-11),
+                    PointSpatialModel(lon_0=83.633, lat_0=22.014), name="crab")  # fmt: skip
+    models = Models([crab, FoVBackgroundModel("run")])
+    xr.testing.assert_identical(ds.gp.fold(crab), fold(ds, crab))
+    xr.testing.assert_identical(ds.gp.npred(models), npred(ds, models))
+    frozen = models.with_parameters(**{"crab.spatial.lon_0": models.parameters[
+        "crab.spatial.lon_0"].with_value(83.633, frozen=True)})  # fmt: skip
+    a, b = ds.gp.fit(frozen), fit(ds, frozen)
+    assert a.statistic == b.statistic and a.success

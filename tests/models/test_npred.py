@@ -20,7 +20,14 @@ from gammaxr.models import (
     SkyModel,
 )
 from gammaxr.models._psf_kernel import KernelTransforms, convolve_full, make_kernel
-from gammaxr.models.npred import FoldingError, NpredEvaluator, fold, npred, psf_kernel
+from gammaxr.models.npred import (
+    MAX_INCREMENTS,
+    FoldingError,
+    NpredEvaluator,
+    fold,
+    npred,
+    psf_kernel,
+)
 from gammaxr.reduce.map import default_rad_axis
 from gammaxr.stacking import concat_observations
 
@@ -340,6 +347,59 @@ def test_cutout_equals_whole_map(model):
     np.testing.assert_allclose(float(cut.sum()), float(full.sum()), rtol=1e-9, atol=1e-12)
 
 
+def test_template_and_constant_models_cover_the_whole_map():
+    from gammaxr.models import ConstantSpatialModel, TemplateSpatialModel
+
+    ds = make_dataset(width=1.0, binsz=0.05, psf_sigma=0.05)
+    rng = np.random.default_rng(2)
+    image = xr.DataArray(
+        rng.uniform(size=(ds.sizes["lat"], ds.sizes["lon"])),
+        dims=("lat", "lon"),
+        coords={k: ds.coords[k] for k in ("lat", "lon", "lat_lo", "lat_hi", "lon_lo", "lon_hi")},
+        attrs={"frame": "icrs"},
+    )
+    for spatial in (TemplateSpatialModel(image), ConstantSpatialModel(value=100.0)):
+        model = SkyModel(PowerLawSpectralModel(), spatial, name="extended")
+        cut, full = fold(ds, model), fold(ds, model, cutout=False)
+        np.testing.assert_allclose(cut.values, full.values, rtol=1e-12, atol=0)
+        assert float(cut.sum()) > 0
+
+
+def test_source_frame_differs_from_the_grid_frame():
+    from gammaxr.models.spatial import convert_frame
+
+    ds = make_dataset(centre=(120.0, 5.0), frame="galactic", psf="delta", edisp="diagonal",
+                      n_true=5, n_reco=5, background=False)  # fmt: skip
+    i, j = 12, 25
+    glon, glat = pixel_centre(ds, i, j)
+    ra, dec = convert_frame(glon, glat, "galactic", "icrs")
+    in_icrs = SkyModel(point().spectral, PointSpatialModel(lon_0=ra, lat_0=dec), name="p")
+    in_galactic = SkyModel(
+        point().spectral, PointSpatialModel(lon_0=glon, lat_0=glat, frame="galactic"), name="p"
+    )
+    np.testing.assert_allclose(
+        fold(ds, in_icrs).values, fold(ds, in_galactic).values, rtol=1e-9, atol=1e-9
+    )
+    assert float(fold(ds, in_icrs).isel(lat=i, lon=j).sum()) > 0.99 * float(
+        fold(ds, in_icrs).sum()
+    )
+
+
+def test_map_across_lon_zero():
+    ds = make_dataset(centre=(0.0, 0.0), width=2.0)
+    for lon in (-0.4, 359.6):
+        model = gauss(lon, 0.1, sigma=0.1)
+        np.testing.assert_allclose(
+            fold(ds, model).values, fold(ds, model, cutout=False).values, rtol=1e-9, atol=1e-15
+        )
+    np.testing.assert_allclose(
+        fold(ds, gauss(-0.4, 0.1, sigma=0.1)).values,
+        fold(ds, gauss(359.6, 0.1, sigma=0.1)).values,
+        rtol=1e-9,
+        atol=1e-15,
+    )
+
+
 def test_source_off_the_map_gives_zeros():
     ds = make_dataset()
     assert float(np.abs(fold(ds, point(30.0, 1.0))).max()) == 0.0
@@ -581,21 +641,25 @@ def test_evaluator_equals_uncached_for_random_parameter_changes():
 
 
 def test_evaluator_total_stays_exact_over_many_updates():
-    # huge swings of one source at a time: the cached total is updated in place,
-    # and summed afresh when a source drops by a large factor
-    ds = make_dataset(background=False)
+    # one source at a time: the cached total is updated in place (more than
+    # MAX_INCREMENTS times in a row), and summed afresh after large drops
+    ds = make_dataset(width=1.2, background=False)
     models = Models(
-        [point(name="a"), gauss(name="b"), point(CENTRE[0] + 0.5, CENTRE[1] - 0.3, name="c")]
+        [point(name="a"), gauss(name="b"), point(CENTRE[0] + 0.3, CENTRE[1] - 0.2, name="c")]
     )
     evaluator = NpredEvaluator(ds)
     rng = np.random.default_rng(11)
-    for _ in range(150):
+    increments = []
+    for step in range(90):
         name = str(rng.choice(["a", "b", "c"]))
-        amplitude = 1e-11 * 10 ** rng.uniform(-4, 4)
-        models = models.with_parameters(**{f"{name}.spectral.amplitude": amplitude})
+        amplitude = models[name].spectral.parameters["amplitude"].value
+        factor = 10 ** rng.uniform(-4, 4) if step in (75, 80, 85) else rng.uniform(0.5, 2.0)
+        models = models.with_parameters(**{f"{name}.spectral.amplitude": amplitude * factor})
         result = evaluator.evaluate(models)
         expected = npred(ds, models).values
         np.testing.assert_allclose(result, expected, rtol=1e-11, atol=1e-13 * expected.max())
+        increments.append(evaluator._increments)
+    assert max(increments) == MAX_INCREMENTS  # then summed afresh
 
 
 def test_evaluator_with_negative_amplitudes():

@@ -115,3 +115,15 @@ class DatasetAccessor:
         from gammaxr.fit import fit
 
         return fit(self._obj, models, **options)
+
+    def fold(self, model, **options) -> xr.DataArray:
+        """Predicted counts of one source (see :func:`gammaxr.models.fold`)."""
+        from gammaxr.models.npred import fold
+
+        return fold(self._obj, model, **options)
+
+    def npred(self, models, **options) -> xr.DataArray:
+        """Predicted counts: background plus sources (see :func:`gammaxr.models.npred`)."""
+        from gammaxr.models.npred import npred
+
+        return npred(self._obj, models, **options)

@@ -2,6 +2,7 @@
 
 from gammaxr.models import spatial, spectral, temporal
 from gammaxr.models.core import MODEL_REGISTRY, Model, ModelTypeError, register_model
+from gammaxr.models.npred import FoldingError, NpredEvaluator, fold, npred, psf_kernel
 from gammaxr.models.parameters import Parameter, ParameterError, Parameters
 from gammaxr.models.sky import FoVBackgroundModel, Models, SkyModel
 from gammaxr.models.spatial import *  # noqa: F403  (the spatial model classes)
@@ -13,13 +14,18 @@ __all__ = [  # noqa: PLE0604
     *spectral.__all__,
     *temporal.__all__,
     "FoVBackgroundModel",
+    "FoldingError",
     "MODEL_REGISTRY",
     "Model",
     "Models",
+    "NpredEvaluator",
     "ModelTypeError",
     "Parameter",
     "ParameterError",
     "Parameters",
     "SkyModel",
+    "fold",
+    "npred",
+    "psf_kernel",
     "register_model",
 ]

@@ -455,13 +455,13 @@ class FoldingContext:
         """Wrap a ``(B, E, Y, X)`` array as a DataArray with the dataset's coordinates.
 
         The result has an ``obs_id`` dim exactly when the dataset has one (a
-        batch of one is then broadcast, read-only).
+        batch of one is then repeated).
         """
         if not self.is_map:
             values = values[..., 0, 0]
         if self.has_obs:
             if values.shape[0] != self.n_obs:
-                values = np.broadcast_to(values, (self.n_obs, *values.shape[1:]))
+                values = np.repeat(values, self.n_obs, axis=0)
         else:
             values = values[0]
         dims = self.output_dims(self.has_obs)
@@ -469,10 +469,6 @@ class FoldingContext:
             key: coord for key, coord in self.ds.coords.items() if set(coord.dims) <= set(dims)
         }
         return xr.DataArray(values, dims=dims, coords=coords, name=name, attrs={"units": ""})
-
-    def batch(self, *arrays: np.ndarray | None) -> int:
-        """The batch size that the arrays broadcast to."""
-        return max([1] + [a.shape[0] for a in arrays if a is not None])
 
 
 def _index_range(pixel_edges: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
