@@ -11,7 +11,7 @@ top of it.
 """
 
 from gammaxr.fit.backends import BACKENDS, OptimizeResult, get_backend, optimize
-from gammaxr.fit.cost import Cost, JointCost, MapCost
+from gammaxr.fit.cost import Cost, JointCost, MapCost, OnOffCost
 from gammaxr.fit.fit import FitResult, as_cost, fit
 from gammaxr.fit.profile import (
     asymmetric_errors,
@@ -37,6 +37,7 @@ __all__ = [
     "FitResult",
     "JointCost",
     "MapCost",
+    "OnOffCost",
     "OptimizeResult",
     "as_cost",
     "asymmetric_errors",

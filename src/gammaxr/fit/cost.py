@@ -185,6 +185,55 @@ class MapCost(Cost):
         return f"MapCost({self.statistic}{_label(self.dataset_name)}, counts({dims}))"
 
 
+class OnOffCost(MapCost):
+    """The WStat statistic of an on-off dataset: background profiled out per bin.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        Holds ``counts``, ``counts_off``, ``acceptance``, ``acceptance_off``
+        (alpha = acceptance / acceptance_off) and optionally ``mask_safe`` /
+        ``mask_fit``.
+    predictor : callable
+        ``predictor(models)`` returns the predicted *signal* counts in the on
+        region (no background: WStat estimates it from the off counts).
+    mask, dataset_name
+        As for :class:`MapCost`.
+    """
+
+    def __init__(
+        self,
+        dataset: xr.Dataset,
+        predictor: Predictor,
+        *,
+        mask: xr.DataArray | None = None,
+        dataset_name: str | None = None,
+    ) -> None:
+        missing = [n for n in ("counts_off", "acceptance", "acceptance_off") if n not in dataset]
+        if missing:
+            raise FitError(f"OnOffCost: the dataset lacks the on-off variables {missing}")
+        super().__init__(dataset, predictor, mask=mask, dataset_name=dataset_name)
+        from gammaxr.fit.wstat import on_off_alpha, wstat
+
+        self.statistic = "wstat"
+        order = self.counts.dims
+        n_off = dataset["counts_off"].broadcast_like(self.counts).transpose(*order)
+        alpha = on_off_alpha(dataset).broadcast_like(self.counts).transpose(*order)
+        n_off_data, alpha_data = n_off.data.astype(np.float64), alpha.data.astype(np.float64)
+
+        def kernel(n_on, mu_sig, mask=None):
+            return wstat(n_on, n_off_data, alpha_data, mu_sig, mask=mask)
+
+        self._kernel = kernel
+
+    def deviance(self, models: Models) -> float:
+        """WStat is already a deviance (zero for a perfect prediction)."""
+        return self(models)
+
+    def __repr__(self) -> str:
+        return "On" + super().__repr__()[3:]
+
+
 class JointCost(Cost):
     """The sum of several costs: a joint fit (``cost_a + cost_b`` builds one).
 

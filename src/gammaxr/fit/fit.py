@@ -21,7 +21,7 @@ import xarray as xr
 
 from gammaxr.exceptions import FitError
 from gammaxr.fit.backends import OptimizeResult, check_options, get_backend
-from gammaxr.fit.cost import Cost, JointCost, MapCost
+from gammaxr.fit.cost import Cost, JointCost, MapCost, OnOffCost
 
 if TYPE_CHECKING:
     from gammaxr.models import Models
@@ -78,6 +78,8 @@ def _dataset_cost(dataset: xr.Dataset, name: str | None) -> MapCost:
     counts_dims = dataset["counts"].dims if "counts" in dataset else None
     # numpy straight from the evaluator when it is on the dims of counts (no xarray wrap)
     predictor = evaluator.evaluate if evaluator.dims == counts_dims else evaluator
+    if "counts_off" in dataset:
+        return OnOffCost(dataset, predictor, dataset_name=name)
     return MapCost(dataset, predictor, dataset_name=name)
 
 
