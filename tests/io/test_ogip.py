@@ -64,7 +64,7 @@ def make_dataset(seed: int = 0, *, n_reco: int = 8, n_true: int = 12) -> xr.Data
             "region": "# Region file format: DS9\nicrs\ncircle(83.633,22.014,0.11)\n",
             "n_off_regions": 11,
             "safe_mask": "aeff-max",
-            "off_regions": ["a", "b"],
+            "labels": ["a", "b"],
             "note": "it's a 'quoted' & long note, ünïcode\tand\nnewlines " * 3,
             "tilt": float("nan"),
         },
@@ -81,7 +81,7 @@ def test_round_trip_is_identical(tmp_path):
     for name, var in ds.variables.items():
         assert back[name].dtype == var.dtype, name
     assert type(back.attrs["obs_id"]) is int
-    assert back.attrs["off_regions"] == ["a", "b"]
+    assert back.attrs["labels"] == ["a", "b"]
 
 
 @pytest.mark.parametrize("seed", range(5))
