@@ -32,12 +32,19 @@ against the serial path (``make_map_dataset`` per run, folded with
     ``a3d-maps``  counts, exposure, background and the safe mask only (Gammapy:
                   ``MapDatasetMaker(selection=["counts", "exposure", "background"])``).
 
-Each case and mode (``serial``, ``threads``) runs ``--repeat`` times (default 2),
-each in a fresh subprocess: wall time, CPU time (all threads) and the process
-peak resident memory (``ru_maxrss``, with the value before the reduction as
-the baseline); then once more under ``tracemalloc`` (untimed) for the peak of
-memory allocated during the reduction. ``--profile`` adds cProfile's top
-entries for one observation of each geometry.
+Modes: ``serial`` (``make_map_dataset`` per run, in turn, folded with
+``stack_pair``), ``threads`` (``reduce_observations``, Dask's threaded scheduler,
+2 threads), and with ``--modes`` also ``processes`` (Dask's multiprocessing
+scheduler on a started pool of 2 processes that have imported gammaxr) and
+``distributed`` (a ``LocalCluster`` of 2 worker processes x 1 thread, start-up
+timed apart). Each case and mode runs ``--repeat`` times (default 2), each in a
+fresh subprocess: wall time, CPU time (all threads, plus worker processes) and
+the peak resident memory (``ru_maxrss``, with the value before the reduction
+as the baseline; workers: VmHWM); then once more under ``tracemalloc``
+(untimed; main process only, so not for the multi-process modes) for the peak
+of memory allocated during the reduction. ``--profile`` adds cProfile's top
+entries for one observation of each geometry and one ``stack_pair``;
+``--update`` replaces the given cases and modes in an existing ``reduce.json``.
 
 Gammapy's numbers come from ``bench_reduce_gammapy.py`` (run it first, in the
 Gammapy environment); this script reads ``results/reduce_gammapy.json`` and
@@ -45,6 +52,7 @@ writes ``results/reduce.json`` and ``results/reduce.md``. Run by hand::
 
     /work/gp-venv/bin/python benchmarks/bench_reduce_gammapy.py
     python benchmarks/bench_reduce.py [--data PATH] [--repeat 2] [--cases ...] [--profile]
+    python benchmarks/bench_reduce.py --update --cases hess-16 --modes processes distributed
 
 ``--data`` is the folder holding ``hess-dl3-dr1`` and ``cta-1dc``; the default is
 ``$GAMMAXR_DATA``, else ``../shared/data``.
@@ -73,7 +81,10 @@ RESULTS = HERE / "results"
 HESS_CASES = ("hess-1", "hess-4", "hess-16", "hess-21", "hess-all")
 A3D_CASES = ("a3d-full", "a3d-maps")
 CASES = HESS_CASES + A3D_CASES
-MODES = ("serial", "threads")
+MODES = ("serial", "threads", "processes", "distributed")
+DEFAULT_MODES = ("serial", "threads")
+# Modes whose work runs in other processes: tracemalloc would see the main process only.
+MULTIPROCESS = ("processes", "distributed")
 CRAB_RUNS = (23523, 23526, 23559, 23592)
 PKS2155 = "PKS 2155-304"
 FIELD_RADIUS = 2.5  # deg
@@ -148,8 +159,11 @@ def hess_fields(store, case: str) -> list[tuple[list[int], tuple[float, float]]]
     return [(ids, (float(first["ra_obj"]), float(first["dec_obj"])))]
 
 
-def run_case(data: Path, case: str, mode: str):
-    """Open the store and reduce: the timed work. Returns the stacked datasets."""
+def run_case(data: Path, case: str, mode: str, client=None) -> dict:
+    """Open the store and reduce: the timed work. Returns the summary of the stacks.
+
+    Each field's stacked dataset is summarised and dropped before the next field.
+    """
     import gammaxr as gx
     from gammaxr.reduce import make_map_dataset, reduce_observations
     from gammaxr.stacking import concat_observations, stack, stack_pair
@@ -163,64 +177,149 @@ def run_case(data: Path, case: str, mode: str):
         if case == "a3d-maps":
             options["products"] = A3D_MAPS
         plan = [([A3D_OBS_ID] * A3D_N_OBS, a3d_geometry(), options)]
-    results = []
+    summaries = []
     for ids, geom, options in plan:
         if mode == "serial":
             # One observation object at a time, so that runs are freed as they are stacked.
             datasets = (make_map_dataset(store.observation(i), geom, **options) for i in ids)
             if len(ids) > 1:
-                results.append(functools.reduce(stack_pair, datasets))
+                stacked = functools.reduce(stack_pair, datasets)
             else:  # the stack of one observation, as reduce_observations gives it
-                results.append(stack(concat_observations(list(datasets))))
-        elif mode == "threads":
+                stacked = stack(concat_observations(list(datasets)))
+        elif mode in ("threads", "processes"):
             observations = [store.observation(i) for i in ids]
-            results.append(reduce_observations(observations, geom, scheduler="threads", **options))
+            stacked = reduce_observations(observations, geom, scheduler=mode, **options)
+        elif mode == "distributed":
+            observations = [store.observation(i) for i in ids]
+            stacked = reduce_observations(observations, geom, client=client, **options)
         else:
             raise ValueError(mode)
-    return results
+        summaries.append(summary(stacked))
+        del stacked
+    return merge(summaries)
 
 
-def summary(results) -> dict:
-    """Sums of the stacked datasets (all fields together), per energy bin and in total."""
+def summary(ds) -> dict:
+    """Sums of one stacked dataset, per energy bin and in total."""
     import numpy as np
 
-    out: dict = {"n_fields": len(results)}
+    out: dict = {"n_fields": 1}
     for name in ("counts", "exposure", "background"):
-        per_energy = sum(
-            ds[name].astype(np.float64).sum(["lat", "lon"]).values for ds in results if name in ds
-        )
-        per_energy = np.asarray(per_energy)
+        per_energy = ds[name].astype(np.float64).sum(["lat", "lon"]).values
         out[name] = {"total": float(per_energy.sum()), "per_energy": per_energy.tolist()}
-    out["mask_safe_pixels"] = int(sum(int(ds.mask_safe.sum()) for ds in results))
-    out["livetime_s"] = float(sum(float(ds.livetime) for ds in results))
-    out["n_obs"] = sum(len(ds.attrs["obs_ids"]) if "obs_ids" in ds.attrs else 1 for ds in results)
-    first = results[0]
-    out["shape"] = {name: list(first[name].shape) for name in ("counts", "exposure")}
+    out["mask_safe_pixels"] = int(ds.mask_safe.sum())
+    out["livetime_s"] = float(ds.livetime)
+    out["n_obs"] = len(ds.attrs["obs_ids"])
+    out["shape"] = {name: list(ds[name].shape) for name in ("counts", "exposure")}
     return out
 
 
-def one_run(data: Path, case: str, mode: str, trace: bool) -> dict:
-    import dask  # noqa: F401  (imports outside the timing)
+def merge(summaries: list[dict]) -> dict:
+    """The summary of several fields: sums of the sums (per energy bin where they align)."""
+    import numpy as np
 
-    import gammaxr  # noqa: F401
+    out = dict(summaries[0])
+    if len(summaries) == 1:
+        return out
+    out["n_fields"] = len(summaries)
+    for name in ("counts", "exposure", "background"):
+        per_energy = np.sum([s[name]["per_energy"] for s in summaries], axis=0)
+        out[name] = {"total": float(per_energy.sum()), "per_energy": per_energy.tolist()}
+    for key in ("mask_safe_pixels", "livetime_s", "n_obs"):
+        out[key] = sum(s[key] for s in summaries)
+    return out
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """Peak resident memory of a process (VmHWM, Linux), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except OSError:
+        return None
+    return None
+
+
+def children_cpu() -> dict[int, float]:
+    """CPU seconds of each child process (recursive) now."""
+    import psutil
+
+    out = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" in " ".join(child.cmdline()):
+                continue  # multiprocessing's helper, not a worker
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        out[child.pid] = times.user + times.system
+    return out
+
+
+def _import_gammaxr() -> None:
     import gammaxr.reduce  # noqa: F401
 
+
+def one_run(data: Path, case: str, mode: str, trace: bool) -> dict:
+    import dask
+
+    import gammaxr  # noqa: F401  (imports outside the timing)
+    import gammaxr.reduce  # noqa: F401
+
+    extra: dict = {}
+    client = cluster = pool = None
+    config = {}
+    if mode == "distributed":
+        from distributed import Client, LocalCluster
+
+        start = time.perf_counter()
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+        client = Client(cluster, set_as_default=False)
+        client.run(_import_gammaxr)  # the workers import gammaxr outside the timing
+        extra["startup_seconds"] = time.perf_counter() - start
+    elif mode == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # A started pool whose workers have imported gammaxr, as for the other modes.
+        pool = ProcessPoolExecutor(
+            2, mp_context=multiprocessing.get_context("spawn"), initializer=_import_gammaxr
+        )
+        list(pool.map(time.sleep, [0.5, 0.5]))
+        config = {"pool": pool}
     baseline = maxrss_mib()
     if trace:
         tracemalloc.start()
+    before = children_cpu()
     wall, cpu = time.perf_counter(), time.process_time()
-    results = run_case(data, case, mode)
+    with dask.config.set(config):
+        result = run_case(data, case, mode, client=client)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = children_cpu()
+    workers = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
+    worker_peaks = [peak_rss_mib(pid) for pid in after]
+    if client is not None:
+        client.close()
+        cluster.close()
+    if pool is not None:
+        pool.shutdown()
     if trace:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return {"tracemalloc_peak_mib": peak / 2**20}
+    extra["workers_cpu_seconds"] = sum(workers.values())
+    extra["workers_peak_rss_mib"] = [p for p in worker_peaks if p is not None]
     return {
         "seconds": wall,
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu + extra["workers_cpu_seconds"],
+        "main_cpu_seconds": cpu,
         "baseline_maxrss_mib": baseline,
         "maxrss_mib": maxrss_mib(),
-        "summary": summary(results),
+        "summary": result,
+        **extra,
     }
 
 
@@ -240,15 +339,24 @@ def in_subprocess(data: Path, case: str, mode: str, *, trace: bool) -> dict:
 
 
 def profile(data: Path, top: int = 20) -> dict:
-    """cProfile of make_map_dataset for one observation of each geometry (reading included)."""
+    """cProfile of make_map_dataset for one observation of each geometry (reading included).
+
+    And of one stack_pair on the H.E.S.S. geometry.
+    """
     import gammaxr as gx
     from gammaxr.reduce import make_map_dataset
+    from gammaxr.stacking import stack_pair
 
     hess = gx.open_datastore(data / "hess-dl3-dr1")
     cta = gx.open_datastore(data / "cta-1dc" / "index" / "gps")
+    crab = hess_geometry((83.633, 22.0145))
+    pair = [make_map_dataset(hess.observation(i), crab) for i in CRAB_RUNS[:2]]
     jobs = {
+        "stack_pair of two hess datasets (4 x 4 deg, 20 x 50 energy bins)": (
+            lambda: stack_pair(*pair)
+        ),
         "hess 23523 (4 x 4 deg, 20 x 50 energy bins)": (
-            lambda: make_map_dataset(hess.observation(23523), hess_geometry((83.633, 22.0145)))
+            lambda: make_map_dataset(hess.observation(23523), crab)
         ),
         "a3d 110380 (10 x 8 deg, 10 x 10 energy bins)": (
             lambda: make_map_dataset(
@@ -374,17 +482,26 @@ def markdown(report: dict) -> str:
         wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
         serial = best(cases[case]["serial"]["runs"], "seconds")
         speedup = f"{serial / wall:.2f}x" if mode != "serial" else ""
-        trace = entry.get("tracemalloc_peak_mib")
-        trace_text = f"{trace:.0f} MiB" if trace is not None else "-"
         return (
             f"| {case} | {n} | {mode} | {wall:.2f} s | {cpu:.2f} s | {wall / n * 1e3:.0f} ms | "
-            f"{speedup} | {best(runs, 'maxrss_mib'):.0f} MiB "
-            f"({runs[0]['baseline_maxrss_mib']:.0f}) | {trace_text} |"
+            f"{speedup} | {memory_text(entry)} | {trace_text(entry)} |"
         )
 
     for case in HESS_CASES:
         if case in cases:
             lines += [row(case, mode) for mode in MODES if mode in cases[case]]
+    lines += [
+        "",
+        "*processes*: Dask's multiprocessing scheduler on a started pool of 2 worker processes; "
+        "*distributed*: a `LocalCluster` of 2 worker processes x 1 thread (start-up excluded: "
+        + ", ".join(
+            f"{run['startup_seconds']:.1f} s"
+            for case in cases.values()
+            for run in case.get("distributed", {}).get("runs", [])[:1]
+        )
+        + "). For both, CPU includes the workers' and peak RSS is the main process + each "
+        "worker's high-water mark (VmHWM).",
+    ]
     if "hess-all" in cases:
         fields = cases["hess-all"]["serial"]["runs"][0]["summary"]["n_fields"]
         lines += ["", f"`hess-all` is {fields} fields, reduced one after the other."]
@@ -404,14 +521,15 @@ def markdown(report: dict) -> str:
         gammapy = report.get("gammapy", {}).get("cases", {})
         for case in a3d:
             for mode in MODES:
-                runs = cases[case][mode]["runs"]
+                if mode not in cases[case]:
+                    continue
+                entry = cases[case][mode]
+                runs = entry["runs"]
                 wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
-                trace = cases[case][mode].get("tracemalloc_peak_mib")
                 lines.append(
                     f"| {case} | gammaxr | {mode} | {wall:.2f} s | {cpu:.2f} s | "
-                    f"{wall / A3D_N_OBS * 1e3:.0f} ms | {best(runs, 'maxrss_mib'):.0f} MiB "
-                    f"({runs[0]['baseline_maxrss_mib']:.0f}) | "
-                    f"{'-' if trace is None else f'{trace:.0f} MiB'} |"
+                    f"{wall / A3D_N_OBS * 1e3:.0f} ms | {memory_text(entry)} | "
+                    f"{trace_text(entry)} |"
                 )
             for name in (case[4:], f"{case[4:]}-parallel"):
                 if name not in gammapy:
@@ -437,15 +555,15 @@ def markdown(report: dict) -> str:
                 "Ratios gammaxr / Gammapy (below 1: gammaxr is faster or smaller):",
                 "",
                 "| case | wall serial | CPU serial | wall threads / Gammapy serial "
-                "| wall threads / Gammapy n_jobs=2 | peak RSS − before, serial "
-                "| tracemalloc, serial |",
+                "| fastest gammaxr parallel mode / Gammapy n_jobs=2 (wall) "
+                "| peak RSS − before, serial | tracemalloc, serial |",
                 "|---|---|---|---|---|---|---|",
             ]
             for case, r in ratios.items():
                 lines.append(
                     f"| {case} | {r['wall_serial']:.3f} | {r['cpu_serial']:.3f} | "
                     f"{r['wall_threads_vs_gammapy_serial']:.3f} | "
-                    f"{_fmt(r.get('wall_threads_vs_gammapy_parallel'))} | "
+                    f"{_fmt(r.get('wall_fastest_parallel_vs_gammapy_parallel'))} | "
                     f"{_fmt(r.get('rss_increase_serial'))} | {_fmt(r.get('tracemalloc_serial'))} |"
                 )
         checks = report.get("agreement", {})
@@ -462,11 +580,26 @@ def markdown(report: dict) -> str:
                 ]
                 lines.append(f"- {case}: " + "; ".join(parts) + ".")
     if "profiles" in report:
-        lines += ["", "## Profiles (cProfile, one observation, reading included)", ""]
+        lines += ["", "## Profiles (cProfile; one observation, reading included; one stack)", ""]
         for label, prof in report["profiles"].items():
-            lines += [f"{label}: {prof['seconds']:.2f} s (under cProfile). Top by own time:", "",
-                      "```", *prof["tottime"].splitlines()[:16], "```", ""]  # fmt: skip
+            lines += [f"{label}: {prof['seconds']:.2f} s under cProfile. Top, cumulative:", "",
+                      "```", *prof["cumulative"].splitlines()[:26], "```", ""]  # fmt: skip
     return "\n".join(lines).rstrip() + "\n"
+
+
+def memory_text(entry: dict) -> str:
+    """Peak RSS (baseline), plus the workers' peaks for the multi-process modes."""
+    runs = entry["runs"]
+    text = f"{best(runs, 'maxrss_mib'):.0f} MiB ({runs[0]['baseline_maxrss_mib']:.0f})"
+    workers = runs[0].get("workers_peak_rss_mib") or []
+    if workers:
+        text += " + workers " + ", ".join(f"{w:.0f}" for w in workers) + " MiB"
+    return text
+
+
+def trace_text(entry: dict) -> str:
+    trace = entry.get("tracemalloc_peak_mib")
+    return "-" if trace is None else f"{trace:.0f} MiB"
 
 
 def _fmt(value) -> str:
@@ -491,7 +624,12 @@ def ratios_to_gammapy(cases: dict, gammapy: dict) -> tuple[dict, dict]:
         }
         parallel = gammapy.get(f"{name}-parallel")
         if parallel:
-            r["wall_threads_vs_gammapy_parallel"] = best(ours_threads["runs"], "seconds") / best(
+            fastest = min(
+                best(cases[case][mode]["runs"], "seconds")
+                for mode in ("threads", *MULTIPROCESS)
+                if mode in cases[case]
+            )
+            r["wall_fastest_parallel_vs_gammapy_parallel"] = fastest / best(
                 parallel["runs"], "seconds"
             )
 
@@ -513,6 +651,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", help="folder holding hess-dl3-dr1 and cta-1dc")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case and mode")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
+    parser.add_argument("--modes", nargs="*", default=list(DEFAULT_MODES), choices=MODES)
+    parser.add_argument(
+        "--update", action="store_true", help="replace these cases and modes in reduce.json"
+    )
     parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--profile", action="store_true", help="add cProfile top entries")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
@@ -523,11 +665,17 @@ def main(argv: list[str] | None = None) -> None:
         case, mode = args.one
         print(json.dumps(one_run(data, case, mode, args.trace)))
         return
-    report: dict = {"data": str(data), "environment": environment(), "repeat": args.repeat,
-                    "cases": {}}  # fmt: skip
+    previous = RESULTS / "reduce.json"
+    if args.update and previous.is_file():
+        report = json.loads(previous.read_text())
+        report.setdefault("environments", [report["environment"]]).append(environment())
+        report["environment"] = report["environments"][-1]
+    else:
+        report = {"data": str(data), "environment": environment(), "cases": {}}
+    report["repeat"] = args.repeat
     for case in args.cases:
-        report["cases"][case] = {}
-        for mode in MODES:
+        entries = report["cases"].setdefault(case, {})
+        for mode in args.modes:
             runs = []
             for _ in range(args.repeat):
                 runs.append(in_subprocess(data, case, mode, trace=False))
@@ -537,12 +685,13 @@ def main(argv: list[str] | None = None) -> None:
             if runs[0]["summary"] != runs[-1]["summary"]:
                 raise RuntimeError(f"{case} {mode}: repeated runs differ")
             entry = {"runs": runs}
-            if not args.no_trace:
+            if not args.no_trace and mode not in MULTIPROCESS:
                 entry.update(in_subprocess(data, case, mode, trace=True))
-            report["cases"][case][mode] = entry
-        serial, threads = (report["cases"][case][m]["runs"][0]["summary"] for m in MODES)
-        if serial != threads:
-            raise RuntimeError(f"{case}: threaded and serial sums differ: {serial} vs {threads}")
+            entries[mode] = entry
+        sums = {mode: entry["runs"][0]["summary"] for mode, entry in entries.items()}
+        differ = [mode for mode in sums if sums[mode] != next(iter(sums.values()))]
+        if differ:
+            raise RuntimeError(f"{case}: the stacked sums of {list(sums)} differ ({differ})")
     reference = RESULTS / "reduce_gammapy.json"
     if reference.is_file():
         report["gammapy"] = json.loads(reference.read_text())
