@@ -1,8 +1,9 @@
 """Model files in the Gammapy YAML layout: round trips, Gammapy-written files, errors.
 
 The files under ``data/gammapy_*`` were written by Gammapy 2.1
-(``data/make_fixtures.py``); ``data/check_models_yaml_gammapy.py`` checks, with
-Gammapy, that files written here read back into Gammapy with the same values.
+(``benchmarks/gammapy_fixtures/make_fixtures.py``);
+``benchmarks/gammapy_fixtures/check_models_yaml_gammapy.py`` checks, with Gammapy,
+that files written here read back into Gammapy with the same values.
 """
 
 import json

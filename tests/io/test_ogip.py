@@ -210,7 +210,7 @@ def test_edited_keywords_win_over_the_record(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# Files written by Gammapy 2.1 (tests/io/data/ogip/make_gammapy_ogip.py)
+# Files written by Gammapy 2.1 (benchmarks/gammapy_fixtures/make_gammapy_ogip.py)
 # --------------------------------------------------------------------------------------
 
 # Gammapy Datasets.info_table of runs 23523 and 23526 (float32 sums in the cumulative one).

@@ -2,8 +2,8 @@
 
 Two steps, in the two environments (gammaxr never imports Gammapy):
 
-    /work/venv/bin/python    tests/io/data/ogip/check_gammapy_reads_gammaxr.py write DIR
-    /work/gp-venv/bin/python tests/io/data/ogip/check_gammapy_reads_gammaxr.py check DIR
+    /work/venv/bin/python    benchmarks/gammapy_fixtures/check_gammapy_reads_gammaxr.py write DIR
+    /work/gp-venv/bin/python benchmarks/gammapy_fixtures/check_gammapy_reads_gammaxr.py check DIR
 
 ``write`` reads the Gammapy-written sets of this folder with gammaxr, writes them
 again with ``gammaxr.io.ogip.write_ogip`` (in TeV and in keV), adds a synthetic
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "tests" / "io" / "data" / "ogip"
 SETS = ["pha_obs23523.fits.gz", "pha_obs23526.fits.gz", "pha_stacked.fits.gz"]
 
 

@@ -1,6 +1,6 @@
 """Make the Gammapy-written OGIP files of this folder (run in the Gammapy 2.1 env).
 
-    /work/gp-venv/bin/python tests/io/data/ogip/make_gammapy_ogip.py
+    /work/gp-venv/bin/python benchmarks/gammapy_fixtures/make_gammapy_ogip.py
 
 Gammapy's standard 1D reduction of the shipped H.E.S.S. DL3 DR1 Crab runs
 23523 and 23526 (src/gammaxr/datasets/hess-dl3-dr1-crab): on region a circle
@@ -25,7 +25,7 @@ from gammapy.makers import (
 from gammapy.maps import MapAxis, RegionGeom
 from regions import CircleSkyRegion
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "tests" / "io" / "data" / "ogip"
 DATA = HERE.parents[3] / "src" / "gammaxr" / "datasets" / "hess-dl3-dr1-crab"
 
 store = DataStore.from_dir(DATA)

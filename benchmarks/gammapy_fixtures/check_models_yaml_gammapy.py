@@ -2,7 +2,7 @@
 
 Not a test (gammaxr never imports Gammapy). Run it with the Gammapy environment::
 
-    /work/gp-venv/bin/python tests/io/data/check_models_yaml_gammapy.py
+    /work/gp-venv/bin/python benchmarks/gammapy_fixtures/check_models_yaml_gammapy.py
 
 It runs the gammaxr environment (``$GAMMAXR_PYTHON``, default
 ``/work/venv/bin/python``) on this same file with ``--write DIR compact|full``

@@ -2,7 +2,7 @@
 
 Run with the Gammapy environment (never imported by gammaxr or its tests)::
 
-    /work/gp-venv/bin/python tests/io/data/make_fixtures.py
+    /work/gp-venv/bin/python benchmarks/gammapy_fixtures/make_fixtures.py
 
 It writes, next to this script (all written by Gammapy 2.1):
 
@@ -69,7 +69,7 @@ from gammapy.modeling.models import (
     TemplateSpectralModel,
 )
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2] / "tests" / "io" / "data"
 YAML = HERE / "gammapy_models.yaml"
 MAP = HERE / "gammapy_template_map.fits"
 LIGHT_CURVE = HERE / "gammapy_lightcurve.fits"
