@@ -69,6 +69,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import resource
 import subprocess
 import sys
@@ -91,6 +92,7 @@ FIELD_RADIUS = 2.5  # deg
 A3D_OBS_ID, A3D_N_OBS = 110380, 10
 A3D_SAFE_MASK = {"offset-max": {"offset_max": 4.0}}
 A3D_MAPS = ("counts", "exposure", "background", "mask_safe")
+GAMMAPY_CASES = ("full", "maps", "full-parallel")  # those of bench_reduce_gammapy.py
 
 
 def find_data(path: str | None) -> Path:
@@ -323,6 +325,17 @@ def one_run(data: Path, case: str, mode: str, trace: bool) -> dict:
     }
 
 
+def gammapy_subprocess(python: str, data: Path, case: str, *, trace: bool) -> dict:
+    """One run of bench_reduce_gammapy.py's case in the Gammapy environment."""
+    command = [python, str(HERE / "bench_reduce_gammapy.py"), "--data", str(data), "--one", case]
+    if trace:
+        command.append("--trace")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{command} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def in_subprocess(data: Path, case: str, mode: str, *, trace: bool) -> dict:
     command = [sys.executable, __file__, "--data", str(data), "--one", case, mode]
     if trace:
@@ -454,18 +467,23 @@ def compare_sums(ours: dict, theirs: dict) -> dict:
 
 
 def markdown(report: dict) -> str:
-    env = report["environment"]
+    sessions = report.get("environments", [report["environment"]])
+    env = sessions[-1]
+    when = "; ".join(
+        f"{e['date']} (load average {', '.join(f'{x:.1f}' for x in e['load_average'])})"
+        for e in sessions
+    )
     lines = [
         "# Data reduction benchmark",
         "",
-        f"{env['date']}, Python {env['python']}, {env['cpu_count']} CPUs, load average "
-        f"{', '.join(f'{x:.1f}' for x in env['load_average'])} at start (the machine is shared: "
-        "wall times vary; CPU times are steadier). Each figure is the best of "
-        f"{report['repeat']} runs, each in a fresh process; *per obs* is the wall time divided "
-        "by the number of observations; *peak RSS* is the process high-water mark "
-        "(`ru_maxrss`) with the value before the reduction (imports, interpreter) in brackets; "
-        "*tracemalloc* is the peak of memory allocated during the reduction (a separate, "
-        "untimed run).",
+        f"Python {env['python']}, {env['cpu_count']} CPUs (a shared virtual machine: other jobs "
+        "ran at the same time, so wall times vary, and CPU times somewhat too). Sessions: "
+        f"{when}. Each figure is the best of {report['repeat']} runs, each in a fresh "
+        "process, the modes of a case (and Gammapy) taking turns; *per obs* is the wall time "
+        "divided by the number of "
+        "observations; *peak RSS* is the process high-water mark (`ru_maxrss`) with the value "
+        "before the reduction (interpreter and imports) in brackets; *tracemalloc* is the peak "
+        "of memory allocated during the reduction (a separate, untimed run).",
         "",
         "## (a) H.E.S.S. DL3 DR1: 4 x 4 deg at 0.02 deg, 20 reco x 50 true energy bins",
         "",
@@ -548,6 +566,20 @@ def markdown(report: dict) -> str:
                     f"{wall / A3D_N_OBS * 1e3:.0f} ms | {rss_text} | "
                     f"{'-' if trace is None else f'{trace:.0f} MiB'} |"
                 )
+        when = (
+            "in the same session, interleaved with gammaxr's runs (same machine load)"
+            if report.get("gammapy", {}).get("interleaved")
+            else "by bench_reduce_gammapy.py in a separate session"
+        )
+        lines += [
+            "",
+            f"Gammapy 2.1 ran {when}. Gammapy's `full` makes PSF and edisp *maps* on its "
+            "0.2 deg IRF grid (40 x 50 positions) where gammaxr makes one PSF and one edisp at "
+            "the geometry centre, so `a3d-maps` (counts, exposure, background, safe mask) is "
+            "the like-for-like comparison. `DatasetsMaker(n_jobs=2)` reduces each observation "
+            "on a cut-out of 2 x offset_max = 8 deg around its pointing (its default), which "
+            "is less work than the serial loop.",
+        ]
         ratios = report.get("ratios", {})
         if ratios:
             lines += [
@@ -582,8 +614,9 @@ def markdown(report: dict) -> str:
     if "profiles" in report:
         lines += ["", "## Profiles (cProfile; one observation, reading included; one stack)", ""]
         for label, prof in report["profiles"].items():
+            top = [_short_path(line) for line in prof["cumulative"].splitlines()[:26]]
             lines += [f"{label}: {prof['seconds']:.2f} s under cProfile. Top, cumulative:", "",
-                      "```", *prof["cumulative"].splitlines()[:26], "```", ""]  # fmt: skip
+                      "```", *top, "```", ""]  # fmt: skip
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -600,6 +633,14 @@ def memory_text(entry: dict) -> str:
 def trace_text(entry: dict) -> str:
     trace = entry.get("tracemalloc_peak_mib")
     return "-" if trace is None else f"{trace:.0f} MiB"
+
+
+def _short_path(line: str) -> str:
+    """A profile line with paths shortened to src/gammaxr/..., <venv>/... and <python>/..."""
+    line = re.sub(r"\S*/src/gammaxr/", "src/gammaxr/", line)
+    line = re.sub(r"\S*/benchmarks/", "benchmarks/", line)
+    line = re.sub(r"<venv>/lib/python3\.\d+/site-packages/", "", line)
+    return re.sub(r"\S*/lib/python3\.\d+/", "<python>/", line)
 
 
 def _fmt(value) -> str:
@@ -655,11 +696,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--update", action="store_true", help="replace these cases and modes in reduce.json"
     )
+    parser.add_argument(
+        "--gammapy-python",
+        help="Python of the Gammapy environment: run bench_reduce_gammapy.py's cases "
+        "interleaved with the a3d cases (else read results/reduce_gammapy.json)",
+    )
     parser.add_argument("--no-trace", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument("--profile", action="store_true", help="add cProfile top entries")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite reduce.md from reduce.json"
+    )
     parser.add_argument("--one", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        text = markdown(json.loads((RESULTS / "reduce.json").read_text()))
+        (RESULTS / "reduce.md").write_text(text)
+        print(text)
+        return
     data = find_data(args.data)
     if args.one:
         case, mode = args.one
@@ -673,18 +727,28 @@ def main(argv: list[str] | None = None) -> None:
     else:
         report = {"data": str(data), "environment": environment(), "cases": {}}
     report["repeat"] = args.repeat
+    gammapy_runs: dict = {}
     for case in args.cases:
         entries = report["cases"].setdefault(case, {})
-        for mode in args.modes:
-            runs = []
-            for _ in range(args.repeat):
-                runs.append(in_subprocess(data, case, mode, trace=False))
-                print(f"{case} {mode}: {runs[-1]['seconds']:.2f} s wall, "
-                      f"{runs[-1]['cpu_seconds']:.2f} s CPU, {runs[-1]['maxrss_mib']:.0f} MiB",
-                      flush=True)  # fmt: skip
-            if runs[0]["summary"] != runs[-1]["summary"]:
+        runs: dict[str, list] = {mode: [] for mode in args.modes}
+        # Repeats outermost, so that every mode (and Gammapy) sees the same load over time.
+        for _ in range(args.repeat):
+            for mode in args.modes:
+                runs[mode].append(in_subprocess(data, case, mode, trace=False))
+                print(f"{case} {mode}: {runs[mode][-1]['seconds']:.2f} s wall, "
+                      f"{runs[mode][-1]['cpu_seconds']:.2f} s CPU, "
+                      f"{runs[mode][-1]['maxrss_mib']:.0f} MiB", flush=True)  # fmt: skip
+            if args.gammapy_python and case in A3D_CASES:
+                for name in (case[4:], f"{case[4:]}-parallel"):
+                    if name in GAMMAPY_CASES:
+                        run = gammapy_subprocess(args.gammapy_python, data, name, trace=False)
+                        gammapy_runs.setdefault(name, []).append(run)
+                        print(f"gammapy {name}: {run['seconds']:.2f} s wall, "
+                              f"{run['cpu_seconds']:.2f} s CPU", flush=True)  # fmt: skip
+        for mode, mode_runs in runs.items():
+            if mode_runs[0]["summary"] != mode_runs[-1]["summary"]:
                 raise RuntimeError(f"{case} {mode}: repeated runs differ")
-            entry = {"runs": runs}
+            entry = {"runs": mode_runs}
             if not args.no_trace and mode not in MULTIPROCESS:
                 entry.update(in_subprocess(data, case, mode, trace=True))
             entries[mode] = entry
@@ -692,9 +756,19 @@ def main(argv: list[str] | None = None) -> None:
         differ = [mode for mode in sums if sums[mode] != next(iter(sums.values()))]
         if differ:
             raise RuntimeError(f"{case}: the stacked sums of {list(sums)} differ ({differ})")
+    if gammapy_runs:
+        # Gammapy run interleaved with gammaxr: these replace results/reduce_gammapy.json.
+        gammapy = {"interleaved": True, "cases": {}}
+        for name, name_runs in gammapy_runs.items():
+            entry = {"runs": name_runs, "summary": name_runs[0]["summary"]}
+            if not args.no_trace:
+                entry.update(gammapy_subprocess(args.gammapy_python, data, name, trace=True))
+            gammapy["cases"][name] = entry
+        report["gammapy"] = gammapy
     reference = RESULTS / "reduce_gammapy.json"
-    if reference.is_file():
+    if "gammapy" not in report and reference.is_file():
         report["gammapy"] = json.loads(reference.read_text())
+    if "gammapy" in report:
         report["ratios"], report["agreement"] = ratios_to_gammapy(
             report["cases"], report["gammapy"]["cases"]
         )

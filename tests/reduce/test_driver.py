@@ -274,6 +274,24 @@ def test_current_client_is_used(crab_store, small_geom, serial_stacked, client):
     assert sum("stack-pair" in name for name in names) == 5
 
 
+def test_default_client_is_used(crab_store, small_geom, serial_stacked):
+    """A Client created as the default (Dask's own rule) takes the work; closed, it does not."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream(client=client) as stream,
+    ):
+        result = reduce_observations(crab_store, small_geom)
+    xr.testing.assert_identical(result, serial_stacked)
+    assert sum("reduce-observation" in str(task["key"]) for task in stream.data) == 4
+    with TaskThreads() as record:
+        reduce_observations(crab_store.observations()[:1], small_geom)
+    assert record.threads  # back on the local threads
+
+
 def test_distributed_processes(crab_store, small_geom, serial_stacked):
     """Worker processes: the observations and the geometry travel pickled."""
     distributed = pytest.importorskip("distributed")
@@ -344,6 +362,11 @@ def test_wrong_geometry(crab_store, small_geom):
         reduce_observations(crab_store, small_geom.lat)
     with pytest.raises(DimensionError, match="energy"):
         reduce_observations(crab_store, small_geom.drop_dims("energy"))
+
+
+def test_stacked_must_be_bool(crab_store, small_geom):
+    with pytest.raises(TypeError, match="stacked must be True or False"):
+        reduce_observations(crab_store, small_geom, stacked="joint")
 
 
 def test_unknown_maker_keyword(crab_store, small_geom):

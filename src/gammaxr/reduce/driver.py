@@ -48,6 +48,7 @@ import dataclasses
 import inspect
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -150,7 +151,8 @@ def reduce_observations(
     ------
     TypeError
         If ``observations`` is not a DataStore or an iterable of
-        :class:`~gammaxr.Observation`, or ``geom`` is not a Dataset.
+        :class:`~gammaxr.Observation`, ``geom`` is not a Dataset, ``stacked``
+        is not a bool or ``client`` is not a distributed Client.
     ConfigError
         If there are no observations, a keyword is not an option of
         ``make_map_dataset``, ``reduction`` is unknown, both ``client`` and
@@ -168,6 +170,12 @@ def reduce_observations(
     Peak memory of the stacked path is about (workers + 2) per-observation
     datasets plus the observations being read; the joint form holds every
     observation's dataset, as it must.
+
+    Much of the per-observation work is Python that holds the GIL (FITS
+    headers, coordinate frames, xarray bookkeeping), so threads gain less
+    than their number (1.1-1.35x on 2 cores in ``benchmarks/bench_reduce.py``);
+    worker processes avoid the GIL but pay for moving every dataset between
+    processes, which on one machine costs as much as it gains.
 
     Examples
     --------
@@ -197,9 +205,11 @@ def reduce_observations(
         raise ConfigError(
             f"reduce_observations: reduction must be one of {REDUCTIONS}, got {reduction!r}"
         )
+    if not isinstance(stacked, bool):
+        raise TypeError(f"reduce_observations: stacked must be True or False, got {stacked!r}")
     if not stacked:
-        ids = [int(obs.obs_id) for obs in runs]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(int(obs.obs_id) for obs in runs)
+        repeated = sorted(i for i, n in counts.items() if n > 1)
         if repeated:
             raise FormatError(
                 f"reduce_observations: observation ids {repeated} repeat; the joint form "
