@@ -95,6 +95,38 @@ def info(
     )
 
 
+@app.command()
+def crab(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the products.")
+    ] = Path("crab-analysis"),
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Data store folder; default: the shipped H.E.S.S. Crab runs."),
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="Draw the PNG plots.")] = True,
+) -> None:
+    """Run a complete Crab analysis (1D and 3D) and write its products to OUTPUT."""
+    from gammaxr.analysis import crab_config, run_point_source_analysis
+
+    try:
+        store = open_datastore(data)
+        if data is None:
+            typer.echo(
+                "Data: H.E.S.S. DL3 DR1 Crab runs shipped with gammaxr. This work made use of "
+                "data from the H.E.S.S. DL3 public test data release 1 (HESS DL3 DR1, "
+                "H.E.S.S. collaboration, 2018)."
+            )
+        result = run_point_source_analysis(
+            crab_config(), output, store=store, plots=plots, log=typer.echo
+        )
+    except GammaxrError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    typer.echo("\n" + result.summary())
+    typer.echo(f"\n{len(result.files)} files written to {output}/")
+
+
 @app.callback()
 def _root() -> None:
     """Gamma-ray astronomy analysis on pandas and xarray."""
