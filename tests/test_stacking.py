@@ -564,3 +564,90 @@ def test_stack_reduced_crab_runs(crab_store):
     safe_counts = sum(int(ds.counts.where(ds.mask_safe, 0).sum()) for ds in observations)
     assert int(stacked.counts.sum()) == safe_counts
     assert_same_dataset(functools.reduce(stack_pair, observations), stacked, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# On-off datasets: stack dispatches to stack_on_off
+# --------------------------------------------------------------------------------------
+
+
+def make_on_off(obs_id: int, *, rng: np.random.Generator, spatial: bool = False, **kw):
+    """A per-observation on-off dataset: the schema variables plus off counts and acceptances."""
+    ds = make_observation(obs_id, rng=rng, spatial=spatial, **kw).drop_vars("background")
+    shape = ds.counts.shape
+    dims = ds.counts.dims
+    ds["counts_off"] = (dims, rng.poisson(40.0, size=shape).astype(np.int64), {"units": ""})
+    ds["acceptance"] = (dims, np.ones(shape, np.float32), {"units": ""})
+    off = rng.uniform(2.0, 12.0, size=shape).astype(np.float32)
+    ds["acceptance_off"] = (dims, off, {"units": ""})
+    return ds
+
+
+@pytest.fixture
+def on_off_observations():
+    rng = np.random.default_rng(7)
+    return [
+        make_on_off(21, rng=rng),
+        make_on_off(22, rng=rng, e_safe_from=2, livetime=1200.0),
+        make_on_off(23, rng=rng, e_safe_from=1),
+    ]
+
+
+def test_stack_of_on_off_dataset_recomputes_alpha(on_off_observations):
+    from gammaxr.stacking import on_off_alpha, stack_on_off
+
+    joint = concat_observations(on_off_observations)
+    stacked = stack(joint)
+    xr.testing.assert_identical(stacked, stack_on_off(joint))
+    xr.testing.assert_identical(joint.gp.stack(), stacked)
+    xr.testing.assert_identical(gx.stack(joint), stacked)
+    # The stacked background estimate alpha * N_off is the sum of the safe estimates ...
+    mask = joint.mask_safe
+    alpha = on_off_alpha(joint)
+    expected = (alpha * joint.counts_off).where(mask, 0).sum("obs_id")
+    np.testing.assert_allclose(
+        (on_off_alpha(stacked) * stacked.counts_off).values, expected.values, rtol=1e-6
+    )
+    # ... which the plain sum of the acceptances (the map-dataset rule) would not give.
+    plain = joint.acceptance.where(mask, 0).sum("obs_id") / joint.acceptance_off.where(
+        mask, 0
+    ).sum("obs_id")
+    assert not np.allclose(plain.values, on_off_alpha(stacked).values, rtol=1e-3)
+    # The other variables follow the plain rules, off counts are summed within the masks.
+    plain_rest = stack(joint.drop_vars(["counts_off", "acceptance", "acceptance_off"]))
+    xr.testing.assert_identical(stacked.drop_vars(["counts_off", "acceptance", "acceptance_off"]),
+                                plain_rest)  # fmt: skip
+    np.testing.assert_array_equal(
+        stacked.counts_off.values, joint.counts_off.where(mask, 0).sum("obs_id").values
+    )
+
+
+def test_stack_pair_of_on_off_datasets_is_associative(on_off_observations):
+    a, b, c = on_off_observations
+    at_once = stack(concat_observations(on_off_observations))
+    assert "counts_off" in at_once
+    # Every bin has off counts, so the order of the observations does not matter.
+    assert_same_dataset(stack_pair(stack_pair(a, b), c), at_once, rtol=1e-5)
+    assert_same_dataset(stack_pair(a, stack_pair(b, c)), at_once, rtol=1e-5)
+
+
+def test_stack_of_on_off_map_dataset():
+    rng = np.random.default_rng(3)
+    obs = [make_on_off(i, rng=rng, spatial=True, unsafe_lon=(i - 1,)) for i in (1, 2)]
+    joint = concat_observations(obs)
+    with raise_if_dask_computes():
+        lazy = stack(joint.chunk({"obs_id": 1}))
+    stacked = lazy.compute()
+    assert stacked.counts_off.dims == ("energy", "lat", "lon")
+    alpha = joint.acceptance / joint.acceptance_off
+    expected = (alpha * joint.counts_off).where(joint.mask_safe, 0).sum("obs_id")
+    got = stacked.acceptance / stacked.acceptance_off * stacked.counts_off
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-6)
+
+
+def test_stack_of_on_off_dataset_needs_acceptances(on_off_observations):
+    joint = concat_observations(on_off_observations)
+    with pytest.raises(FormatError, match="acceptance_off"):
+        stack(joint.drop_vars("acceptance_off"))
+    with pytest.raises(DimensionError, match="obs_id"):
+        stack(joint, dim="obs_id_2")

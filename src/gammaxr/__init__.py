@@ -22,6 +22,7 @@ from gammaxr.fit import FitResult, fit
 from gammaxr.io import read_dataset, read_events, read_gti, read_irf, write_dataset
 from gammaxr.io.models_yaml import read_models, write_models
 from gammaxr.io.ogip import read_ogip, read_ogip_set, write_ogip
+from gammaxr.io.sed import read_flux_points, write_flux_points
 from gammaxr.maps import reproject
 from gammaxr.reduce import make_map_dataset
 from gammaxr.sky import Pointing, angular_separation, region_mask
@@ -47,6 +48,7 @@ __all__ = [
     "open_datastore",
     "read_dataset",
     "read_events",
+    "read_flux_points",
     "read_gti",
     "read_irf",
     "read_models",
@@ -64,6 +66,7 @@ __all__ = [
     "stack",
     "stack_pair",
     "write_dataset",
+    "write_flux_points",
     "write_models",
     "write_ogip",
 ]

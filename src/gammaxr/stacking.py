@@ -40,6 +40,12 @@ PSF and edisp are zero there (as Gammapy). Entries with zero weight never enter
 a sum, so NaN in an unsafe bin or in an IRF at zero exposure does no harm; NaN
 inside a safe bin propagates (Gammapy would turn it into 0).
 
+On-off datasets (with ``counts_off``, ``acceptance``, ``acceptance_off``) are
+stacked by :func:`stack_on_off`, which :func:`stack` calls for them: off counts
+are summed within the safe masks and alpha is recomputed from the
+observations' background estimates (Gammapy's ``SpectrumDatasetOnOff.stack``);
+all other variables follow the table above.
+
 These rules make stacking associative: stacking a stacked dataset with another
 one (:func:`stack_pair`) equals stacking all observations at once, because a
 stacked dataset's safe mask is the union of its observations' masks and its
@@ -84,11 +90,17 @@ from gammaxr.conventions import (
 from gammaxr.exceptions import DimensionError, FormatError
 
 __all__ = [
+    "ON_OFF_VARIABLES",
     "PER_OBSERVATION_ATTRS",
     "concat_observations",
+    "on_off_alpha",
     "stack",
+    "stack_on_off",
     "stack_pair",
 ]
+
+#: The variables an on-off dataset adds to a spectrum (or map) dataset.
+ON_OFF_VARIABLES = ("counts_off", "acceptance", "acceptance_off")
 
 #: Attributes of a per-observation dataset that become ``(obs_id)`` variables
 #: in the joint form, with their units.
@@ -210,6 +222,12 @@ def stack(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
     time is summed. Works for map datasets (``lat``, ``lon``) and spectrum
     datasets (neither), numpy- or Dask-backed; nothing is computed.
 
+    An on-off dataset (one with ``counts_off``) is stacked by
+    :func:`stack_on_off`: off counts summed within the safe masks and
+    ``acceptance_off`` set so that the stacked alpha times the stacked off
+    counts is the sum of the observations' background estimates (a plain sum
+    of acceptances would give a wrong alpha).
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -217,6 +235,7 @@ def stack(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
         lon])`` variable; optional ``counts``, ``background``, ``exposure``,
         ``psf(energy_true, rad)``, ``edisp(energy_true, energy)``, ``mask_fit``,
         ``livetime`` (s), ``ontime`` (s).
+        With ``counts_off``, also ``acceptance`` and ``acceptance_off``.
     dim : str
         The observation dim.
 
@@ -234,8 +253,9 @@ def stack(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
         If ``dim`` is missing, a variable lacks the dims it needs, or the PSF or
         edisp has sky dims (PSF / edisp maps are not supported yet).
     FormatError
-        If ``mask_safe`` is missing, a variable along ``dim`` has no stacking
-        rule, psf/edisp come without exposure, or per-observation times
+        If ``mask_safe`` is missing (or, for an on-off dataset, ``acceptance``
+        or ``acceptance_off``), a variable along ``dim`` has no stacking rule,
+        psf/edisp come without exposure, or per-observation times
         (``livetime``, ``ontime``) are dataset attrs instead of ``(dim)``
         variables (build the joint form with :func:`concat_observations`).
 
@@ -259,6 +279,13 @@ def stack(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
     """
     if dim not in ds.dims:
         raise DimensionError(f"stack: dataset has no {dim!r} dim; it has {list(ds.dims)}")
+    if "counts_off" in ds.data_vars:
+        return stack_on_off(ds, dim=dim)
+    return _stack_sum(ds, dim)
+
+
+def _stack_sum(ds: xr.Dataset, dim: str) -> xr.Dataset:
+    """:func:`stack` of a dataset without off counts (the rules of the module docs)."""
     _check_joint(ds, dim)
     mask = ds["mask_safe"]
     spatial = [name for name in (LAT, LON) if name in mask.dims]
@@ -358,6 +385,169 @@ def stack_pair(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
     if ids_a is not None and ids_b is not None:
         stacked.attrs["obs_ids"] = ids_a + ids_b
     return stacked
+
+
+# --------------------------------------------------------------------------------------
+# On-off datasets
+# --------------------------------------------------------------------------------------
+
+
+def on_off_alpha(ds: xr.Dataset) -> xr.DataArray:
+    """The on/off acceptance ratio ``acceptance / acceptance_off`` of an on-off dataset.
+
+    As Gammapy's ``MapDatasetOnOff.alpha``, bins where the ratio is not finite
+    (``acceptance_off == 0``) get 0.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An on-off dataset with ``acceptance`` and ``acceptance_off``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``alpha``, float64, dimensionless (``attrs["units"] == ""``).
+
+    Raises
+    ------
+    FormatError
+        If ``acceptance`` or ``acceptance_off`` is missing.
+    """
+    _require_variables(ds, ("acceptance", "acceptance_off"), what="on_off_alpha")
+    acceptance = ds["acceptance"].astype(np.float64)
+    acceptance_off = ds["acceptance_off"].astype(np.float64)
+    ratio = acceptance / acceptance_off.where(acceptance_off != 0)
+    alpha = ratio.where(np.isfinite(ratio), 0.0)
+    alpha.name = "alpha"
+    alpha.attrs = {"units": ""}
+    return alpha
+
+
+def stack_on_off(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
+    r"""Stack a joint on-off dataset over ``dim``, as Gammapy's ``SpectrumDatasetOnOff.stack``.
+
+    With :math:`m_i` the safe mask of observation :math:`i` and
+    :math:`\alpha_i = A_i / A^\mathrm{off}_i` (0 where not finite):
+
+    ==================  ===============================================================
+    ``counts_off``      :math:`N^\mathrm{off} = \sum_i m_i n^\mathrm{off}_i`
+    ``acceptance``      :math:`A = \sum_i m_i A_i`
+    ``acceptance_off``  :math:`A\, N^\mathrm{off} / \sum_i m_i \alpha_i n^\mathrm{off}_i`,
+                        so that :math:`\alpha = \sum_i m_i \alpha_i n^\mathrm{off}_i /
+                        N^\mathrm{off}` and the background estimate
+                        :math:`\alpha N^\mathrm{off}` is the sum of the observations';
+                        where :math:`N^\mathrm{off} = 0`, :math:`A / \bar\alpha` with
+                        :math:`\bar\alpha = \sum_{E,i} m_i \alpha_i n^\mathrm{off}_i /
+                        \sum_{E,i} m_i n^\mathrm{off}_i` (the average over all bins)
+    everything else     the rules of :func:`stack` (counts within each safe mask,
+                        exposure within each safe range, edisp exposure-weighted,
+                        masks ORed, live time summed)
+    ==================  ===============================================================
+
+    Bins outside an observation's safe mask contribute nothing. For bins with
+    off counts the result does not depend on the order of the observations;
+    :math:`\bar\alpha` (only for bins without off counts) is the average over
+    all observations, as at the last step of Gammapy's pairwise stacking.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Joint on-off dataset: ``counts``, ``counts_off``, ``acceptance``,
+        ``acceptance_off`` and ``mask_safe`` with dims ``(dim, energy)``, plus
+        optional ``exposure(dim, energy_true)``, ``edisp``, ``livetime(dim)``...
+        as accepted by :func:`stack`.
+    dim : str
+        The observation dim.
+
+    Returns
+    -------
+    xarray.Dataset
+        The stacked on-off dataset (dtypes and attrs of the input variables;
+        ``attrs["obs_ids"]`` the stacked ids). Lazy for dask-backed input.
+
+    Raises
+    ------
+    DimensionError
+        If ``dim`` is missing or an on-off variable lacks ``energy``.
+    FormatError
+        If an on-off variable or ``mask_safe`` is missing.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from gammaxr.stacking import stack_on_off
+    >>> def obs(i, off, acc_off):
+    ...     var = lambda v: ("energy", np.array(v), {"units": ""})
+    ...     return xr.Dataset(
+    ...         {"counts": var([5, 6]), "counts_off": var(off), "acceptance": var([1.0, 1.0]),
+    ...          "acceptance_off": var(acc_off), "mask_safe": var([True, True])},
+    ...         coords={"obs_id": i},
+    ...     )
+    >>> joint = xr.concat([obs(1, [10, 10], [5.0, 5.0]), obs(2, [30, 30], [10.0, 10.0])],
+    ...                   dim="obs_id")
+    >>> stacked = stack_on_off(joint)
+    >>> (stacked.acceptance / stacked.acceptance_off).values.round(6)  # (2 + 3) / 40
+    array([0.125, 0.125])
+    """
+    if dim not in ds.dims:
+        raise DimensionError(f"stack_on_off: dataset has no {dim!r} dim; it has {list(ds.dims)}")
+    _require_variables(ds, (*ON_OFF_VARIABLES, "mask_safe"), what="stack_on_off")
+    require_dims(ds["counts_off"], (dim, ENERGY), what="stack_on_off: counts_off")
+    for name in ("acceptance", "acceptance_off"):
+        require_dims(ds[name], (ENERGY,), what=f"stack_on_off: {name}")
+    mask = ds["mask_safe"].astype(bool)
+    counts_off = ds["counts_off"]
+    alpha = on_off_alpha(ds)
+
+    def masked_sum(da: xr.DataArray) -> xr.DataArray:
+        # Gammapy's Map.stack(nan_to_num=True): non-finite entries add nothing.
+        da = da.astype(np.float64)
+        return da.where(mask & np.isfinite(da), 0.0).sum(dim)
+
+    total_acceptance = masked_sum(ds["acceptance"])
+    total_off = masked_sum(counts_off)
+    total_alpha_off = masked_sum(alpha * counts_off)
+    off_sum = total_off.sum(ENERGY)
+    mean_alpha = total_alpha_off.sum(ENERGY) / off_sum.where(off_sum != 0)
+    with_off = total_acceptance * total_off / total_alpha_off.where(total_alpha_off != 0)
+    without_off = total_acceptance / mean_alpha.where(mean_alpha != 0)
+    acceptance_off = xr.where(total_off > 0, with_off, without_off)
+
+    rest = _stack_sum(ds.drop_vars(list(ON_OFF_VARIABLES)), dim)
+    stacked = {
+        "counts_off": _sum_like(counts_off, mask, dim),
+        "acceptance": total_acceptance.astype(_float_dtype(ds["acceptance"])),
+        "acceptance_off": acceptance_off.astype(_float_dtype(ds["acceptance_off"])),
+    }
+    for name, result in stacked.items():
+        result.attrs = dict(ds[name].attrs)
+        result.name = name
+    data_vars = {
+        name: stacked[name] if name in stacked else rest[name]
+        for name in ds.data_vars
+        if name in stacked or name in rest.data_vars
+    }
+    return xr.Dataset(data_vars, coords=rest.coords, attrs=rest.attrs)
+
+
+def _sum_like(da: xr.DataArray, mask: xr.DataArray, dim: str) -> xr.DataArray:
+    """Masked sum over ``dim`` in the input's dtype (float sums in float64)."""
+    if da.dtype.kind == "f":
+        return da.where(mask & np.isfinite(da), 0).astype(np.float64).sum(dim).astype(da.dtype)
+    return da.where(mask, 0).sum(dim).astype(da.dtype)
+
+
+def _float_dtype(da: xr.DataArray) -> np.dtype:
+    return da.dtype if da.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _require_variables(ds: xr.Dataset, names: Sequence[str], *, what: str) -> None:
+    missing = [name for name in names if name not in ds.variables]
+    if missing:
+        raise FormatError(
+            f"{what}: the dataset lacks {missing}; an on-off dataset has counts, counts_off, "
+            f"acceptance, acceptance_off and mask_safe. It has {sorted(map(str, ds.variables))}"
+        )
 
 
 # --------------------------------------------------------------------------------------

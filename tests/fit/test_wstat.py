@@ -324,3 +324,12 @@ def test_stack_errors(joint):
         stack_on_off(joint.drop_vars("counts_off"))
     with pytest.raises(DimensionError, match="energy"):
         stack_on_off(joint.assign(acceptance=joint.acceptance.sum("energy")))
+
+
+def test_stack_on_off_is_the_stacking_rule_of_gammaxr_stack(joint):
+    import gammaxr.stacking
+
+    assert stack_on_off is gammaxr.stacking.stack_on_off
+    assert on_off_alpha is gammaxr.stacking.on_off_alpha
+    xr.testing.assert_identical(gx.stack(joint), stack_on_off(joint))
+    xr.testing.assert_identical(joint.gp.stack(), stack_on_off(joint))

@@ -66,6 +66,12 @@ class DataArrayAccessor:
         """Energy-dispersion migration matrix (see :func:`gammaxr.irf.migration_matrix`)."""
         return _irf.migration_matrix(self._obj, energy_true, energy, **coords)
 
+    def plot(self, ax=None, **kwargs):
+        """Plot a sky map with matplotlib (see :func:`gammaxr.plotting.plot`)."""
+        from gammaxr.plotting import plot
+
+        return plot(self._obj, ax=ax, **kwargs)
+
 
 @xr.register_dataset_accessor("gp")
 class DatasetAccessor:
@@ -127,3 +133,15 @@ class DatasetAccessor:
         from gammaxr.models.npred import npred
 
         return npred(self._obj, models, **options)
+
+    def sed(self, sed_type: str = "dnde") -> xr.Dataset:
+        """Flux points as one SED type (see :func:`gammaxr.estimators.sed_quantities`)."""
+        from gammaxr.estimators.flux_points import sed_quantities
+
+        return sed_quantities(self._obj, sed_type)
+
+    def plot(self, ax=None, **kwargs):
+        """Plot flux points, a light curve, ... by content (see :func:`gammaxr.plotting.plot`)."""
+        from gammaxr.plotting import plot
+
+        return plot(self._obj, ax=ax, **kwargs)

@@ -13,6 +13,7 @@ top of it.
 from gammaxr.fit.backends import BACKENDS, OptimizeResult, get_backend, optimize
 from gammaxr.fit.cost import Cost, JointCost, MapCost, OnOffCost
 from gammaxr.fit.fit import FitResult, as_cost, fit
+from gammaxr.fit.flux_points_cost import FluxPointsCost
 from gammaxr.fit.profile import (
     asymmetric_errors,
     profile,
@@ -35,6 +36,7 @@ __all__ = [
     "STATISTICS",
     "Cost",
     "FitResult",
+    "FluxPointsCost",
     "JointCost",
     "MapCost",
     "OnOffCost",

@@ -62,9 +62,11 @@ give exactly 0, even when their inputs are NaN.
 
 Stacking
 --------
-:func:`stack_on_off` reduces a joint on-off dataset over ``obs_id`` with the
-rules of Gammapy's ``SpectrumDatasetOnOff.stack`` (as used by
-``Datasets.stack_reduce``); see its documentation.
+:func:`stack_on_off` (defined in :mod:`gammaxr.stacking`, re-exported here)
+reduces a joint on-off dataset over ``obs_id`` with the rules of Gammapy's
+``SpectrumDatasetOnOff.stack`` (as used by ``Datasets.stack_reduce``); see its
+documentation. :func:`gammaxr.stack` and ``ds.gp.stack()`` call it for any
+dataset with ``counts_off``.
 
 Everything takes numpy arrays, dask arrays or xarray DataArrays (broadcast by
 dim name); DataArrays give DataArrays, lazily for dask-backed inputs.
@@ -80,9 +82,9 @@ import numpy as np
 import scipy.special
 import xarray as xr
 
-from gammaxr.conventions import ENERGY, OBS_ID, require_dims
-from gammaxr.exceptions import DimensionError, FormatError
-from gammaxr.stacking import stack
+# Alpha and the stacking of on-off datasets live with the other stacking rules
+# (gammaxr.stacking, which gammaxr.stack dispatches to); re-exported here.
+from gammaxr.stacking import ON_OFF_VARIABLES, on_off_alpha, stack_on_off
 
 __all__ = [
     "ON_OFF_VARIABLES",
@@ -92,9 +94,6 @@ __all__ = [
     "wstat_mu_bkg",
     "wstat_sum",
 ]
-
-#: The variables an on-off dataset adds to a spectrum (or map) dataset.
-ON_OFF_VARIABLES = ("counts_off", "acceptance", "acceptance_off")
 
 
 # --------------------------------------------------------------------------------------
@@ -286,166 +285,3 @@ def wstat_sum(
     result = terms.sum(dim=dim)
     result.name = "wstat"
     return result
-
-
-def on_off_alpha(ds: xr.Dataset) -> xr.DataArray:
-    """The on/off acceptance ratio ``acceptance / acceptance_off`` of an on-off dataset.
-
-    As Gammapy's ``MapDatasetOnOff.alpha``, bins where the ratio is not finite
-    (``acceptance_off == 0``) get 0.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        An on-off dataset with ``acceptance`` and ``acceptance_off``.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``alpha``, float64, dimensionless (``attrs["units"] == ""``).
-
-    Raises
-    ------
-    FormatError
-        If ``acceptance`` or ``acceptance_off`` is missing.
-    """
-    _require_variables(ds, ("acceptance", "acceptance_off"), what="on_off_alpha")
-    acceptance = ds["acceptance"].astype(np.float64)
-    acceptance_off = ds["acceptance_off"].astype(np.float64)
-    ratio = acceptance / acceptance_off.where(acceptance_off != 0)
-    alpha = ratio.where(np.isfinite(ratio), 0.0)
-    alpha.name = "alpha"
-    alpha.attrs = {"units": ""}
-    return alpha
-
-
-# --------------------------------------------------------------------------------------
-# Stacking
-# --------------------------------------------------------------------------------------
-
-
-def stack_on_off(ds: xr.Dataset, *, dim: str = OBS_ID) -> xr.Dataset:
-    r"""Stack a joint on-off dataset over ``dim``, as Gammapy's ``SpectrumDatasetOnOff.stack``.
-
-    With :math:`m_i` the safe mask of observation :math:`i` and
-    :math:`\alpha_i = A_i / A^\mathrm{off}_i` (0 where not finite):
-
-    ==================  ===============================================================
-    ``counts_off``      :math:`N^\mathrm{off} = \sum_i m_i n^\mathrm{off}_i`
-    ``acceptance``      :math:`A = \sum_i m_i A_i`
-    ``acceptance_off``  :math:`A\, N^\mathrm{off} / \sum_i m_i \alpha_i n^\mathrm{off}_i`,
-                        so that :math:`\alpha = \sum_i m_i \alpha_i n^\mathrm{off}_i /
-                        N^\mathrm{off}` and the background estimate
-                        :math:`\alpha N^\mathrm{off}` is the sum of the observations';
-                        where :math:`N^\mathrm{off} = 0`, :math:`A / \bar\alpha` with
-                        :math:`\bar\alpha = \sum_{E,i} m_i \alpha_i n^\mathrm{off}_i /
-                        \sum_{E,i} m_i n^\mathrm{off}_i` (the average over all bins)
-    everything else     :func:`gammaxr.stacking.stack` (counts within each safe mask,
-                        exposure within each safe range, edisp exposure-weighted,
-                        masks ORed, live time summed)
-    ==================  ===============================================================
-
-    Bins outside an observation's safe mask contribute nothing. For bins with
-    off counts the result does not depend on the order of the observations;
-    :math:`\bar\alpha` (only for bins without off counts) is the average over
-    all observations, as at the last step of Gammapy's pairwise stacking.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        Joint on-off dataset: ``counts``, ``counts_off``, ``acceptance``,
-        ``acceptance_off`` and ``mask_safe`` with dims ``(dim, energy)``, plus
-        optional ``exposure(dim, energy_true)``, ``edisp``, ``livetime(dim)``...
-        as accepted by :func:`gammaxr.stacking.stack`.
-    dim : str
-        The observation dim.
-
-    Returns
-    -------
-    xarray.Dataset
-        The stacked on-off dataset (dtypes and attrs of the input variables;
-        ``attrs["obs_ids"]`` the stacked ids). Lazy for dask-backed input.
-
-    Raises
-    ------
-    DimensionError
-        If ``dim`` is missing or an on-off variable lacks ``energy``.
-    FormatError
-        If an on-off variable or ``mask_safe`` is missing.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> from gammaxr.fit.wstat import stack_on_off
-    >>> def obs(i, off, acc_off):
-    ...     var = lambda v: ("energy", np.array(v), {"units": ""})
-    ...     return xr.Dataset(
-    ...         {"counts": var([5, 6]), "counts_off": var(off), "acceptance": var([1.0, 1.0]),
-    ...          "acceptance_off": var(acc_off), "mask_safe": var([True, True])},
-    ...         coords={"obs_id": i},
-    ...     )
-    >>> joint = xr.concat([obs(1, [10, 10], [5.0, 5.0]), obs(2, [30, 30], [10.0, 10.0])],
-    ...                   dim="obs_id")
-    >>> stacked = stack_on_off(joint)
-    >>> (stacked.acceptance / stacked.acceptance_off).values.round(6)  # (2 + 3) / 40
-    array([0.125, 0.125])
-    """
-    if dim not in ds.dims:
-        raise DimensionError(f"stack_on_off: dataset has no {dim!r} dim; it has {list(ds.dims)}")
-    _require_variables(ds, (*ON_OFF_VARIABLES, "mask_safe"), what="stack_on_off")
-    require_dims(ds["counts_off"], (dim, ENERGY), what="stack_on_off: counts_off")
-    for name in ("acceptance", "acceptance_off"):
-        require_dims(ds[name], (ENERGY,), what=f"stack_on_off: {name}")
-    mask = ds["mask_safe"].astype(bool)
-    counts_off = ds["counts_off"]
-    alpha = on_off_alpha(ds)
-
-    def masked_sum(da: xr.DataArray) -> xr.DataArray:
-        # Gammapy's Map.stack(nan_to_num=True): non-finite entries add nothing.
-        da = da.astype(np.float64)
-        return da.where(mask & np.isfinite(da), 0.0).sum(dim)
-
-    total_acceptance = masked_sum(ds["acceptance"])
-    total_off = masked_sum(counts_off)
-    total_alpha_off = masked_sum(alpha * counts_off)
-    off_sum = total_off.sum(ENERGY)
-    mean_alpha = total_alpha_off.sum(ENERGY) / off_sum.where(off_sum != 0)
-    with_off = total_acceptance * total_off / total_alpha_off.where(total_alpha_off != 0)
-    without_off = total_acceptance / mean_alpha.where(mean_alpha != 0)
-    acceptance_off = xr.where(total_off > 0, with_off, without_off)
-
-    rest = stack(ds.drop_vars(list(ON_OFF_VARIABLES)), dim=dim)
-    stacked = {
-        "counts_off": _sum_like(counts_off, mask, dim),
-        "acceptance": total_acceptance.astype(_float_dtype(ds["acceptance"])),
-        "acceptance_off": acceptance_off.astype(_float_dtype(ds["acceptance_off"])),
-    }
-    for name, result in stacked.items():
-        result.attrs = dict(ds[name].attrs)
-        result.name = name
-    data_vars = {
-        name: stacked[name] if name in stacked else rest[name]
-        for name in ds.data_vars
-        if name in stacked or name in rest.data_vars
-    }
-    return xr.Dataset(data_vars, coords=rest.coords, attrs=rest.attrs)
-
-
-def _sum_like(da: xr.DataArray, mask: xr.DataArray, dim: str) -> xr.DataArray:
-    """Masked sum over ``dim`` in the input's dtype (float sums in float64)."""
-    if da.dtype.kind == "f":
-        return da.where(mask & np.isfinite(da), 0).astype(np.float64).sum(dim).astype(da.dtype)
-    return da.where(mask, 0).sum(dim).astype(da.dtype)
-
-
-def _float_dtype(da: xr.DataArray) -> np.dtype:
-    return da.dtype if da.dtype.kind == "f" else np.dtype(np.float64)
-
-
-def _require_variables(ds: xr.Dataset, names: Sequence[str], *, what: str) -> None:
-    missing = [name for name in names if name not in ds.variables]
-    if missing:
-        raise FormatError(
-            f"{what}: the dataset lacks {missing}; an on-off dataset has counts, counts_off, "
-            f"acceptance, acceptance_off and mask_safe. It has {sorted(map(str, ds.variables))}"
-        )

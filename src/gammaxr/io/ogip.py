@@ -427,7 +427,10 @@ def _spectrum_hdu(
     backscal_format = "E" if backscal.dtype == np.float32 else "D"
     columns = [
         fits.Column("CHANNEL", "J", array=np.arange(FIRST_CHANNEL, FIRST_CHANNEL + n_chan)),
-        fits.Column("COUNTS", "J", unit="count", array=counts.astype(np.int32)),
+        # No TUNIT (optional in OGIP/92-007), as Gammapy writes: Gammapy 2.1 reads a
+        # "count" unit into its counts maps, and its stack_reduce then fails to add them
+        # to the unitless maps it starts from.
+        fits.Column("COUNTS", "J", array=counts.astype(np.int32)),
         fits.Column("QUALITY", "I", array=quality),
         fits.Column("GROUPING", "I", array=np.ones(n_chan, dtype=np.int16)),
         fits.Column("AREASCAL", "E", array=np.ones(n_chan, dtype=np.float32)),
