@@ -359,7 +359,7 @@ def _plots(result: AnalysisResult, output: Path, config: AnalysisConfig) -> list
     plot_sed(result.flux_points_1d, ax=ax, label="1D flux points")
     plot_sed(result.flux_points_3d, ax=ax, label="3D flux points")
     plot_model_sed(result.fit_1d.models[name].spectral, config.energy_range, ax=ax,
-                   label="1D power law")  # fmt: skip
+                   covariance=result.fit_1d.covariance, label="1D power law")  # fmt: skip
     ax.legend()
     files.append(_save(fig, output / f"{name}-sed.png"))
 
@@ -371,8 +371,8 @@ def _plots(result: AnalysisResult, output: Path, config: AnalysisConfig) -> list
         ("significance-map", result.significance_map["sqrt_ts"]),
         ("ts-map", result.ts_map["sqrt_ts"]),
     ):
-        fig = plt.figure(figsize=(5.5, 4.5))
-        plot_sky_map(da.squeeze(drop=True), regions=[on_region], fig=fig)
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        plot_sky_map(da.squeeze(drop=True), ax=ax, regions=[on_region])
         files.append(_save(fig, output / f"{name}-{label}.png"))
     return files
 

@@ -81,8 +81,9 @@ class _Batch:
         n, s, w = self.n[rows], self.s[rows], self.w[rows]
         if self.onoff:
             mu_sig = x[:, None] * s
-            alpha = self.alpha[rows]
-            mu = mu_sig + alpha * wstat_mu_bkg(n, self.n_off[rows], alpha, mu_sig)
+            alpha, n_off = self.alpha[rows], self.n_off[rows]
+            mu_bkg = wstat_mu_bkg(n, n_off, alpha, mu_sig)
+            mu = mu_sig + alpha * mu_bkg
         else:
             mu = self._mu(x, rows)
         # d stat / d mu_signal = 2 (1 - n / mu_on) (for WStat by the envelope theorem)
@@ -90,6 +91,14 @@ class _Batch:
             ratio = np.where(n > 0, n / mu, 0.0)
         ratio = np.where((n > 0) & (mu <= 0), np.inf, ratio)
         terms = 2.0 * s * (1.0 - ratio)
+        if self.onoff:
+            # no on counts and a negative signal: the profiled background sits on the
+            # constraint mu_on = 0 (mu_bkg = -mu_sig / alpha), where the derivative is
+            # -(2 / alpha) (1 - n_off / mu_bkg)
+            bound = (n == 0) & (mu_sig < 0) & (mu <= 1e-9 * np.abs(mu_sig))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                constrained = -2.0 * s / alpha * (1.0 - n_off / mu_bkg)
+            terms = np.where(bound, constrained, terms)
         return np.sum(np.where((w > 0) & (s != 0), terms, 0.0), axis=1)
 
     def curvature(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
@@ -257,9 +266,18 @@ def _prepare(
 
 
 def _lower_bound(batch: _Batch) -> np.ndarray:
-    """The smallest norm keeping every predicted count >= 0 (-inf for WStat)."""
+    """The smallest norm allowed.
+
+    Cash: the norm keeping every predicted count >= 0. WStat: minus the
+    measured background (alpha * off counts, plus one count) over the signal,
+    so a negative signal never exceeds what the off measurement allows (a
+    group without on counts would otherwise have its minimum far out).
+    """
     if batch.onoff:
-        return np.full(batch.n.shape[0], -np.inf)
+        background = np.sum(batch.w * batch.alpha * batch.n_off, axis=1) + 1.0
+        signal = np.sum(batch.w * batch.s, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(signal > 0, -background / signal, -np.inf)
     positive = (batch.w > 0) & (batch.s > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(positive, -batch.b / np.where(positive, batch.s, 1.0), -np.inf)
@@ -338,6 +356,17 @@ def fit_norm(
     >>> res["norm"].round(6).tolist()   # (n - b) / s
     [2.0, 1.0]
     """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _fit_norm(
+            counts, signal, background, axis, mask, counts_off, alpha,
+            n_sigma, n_sigma_ul, asymmetric, upper_limit,
+        )  # fmt: skip
+
+
+def _fit_norm(
+    counts, signal, background, axis, mask, counts_off, alpha,
+    n_sigma, n_sigma_ul, asymmetric, upper_limit,
+) -> dict[str, np.ndarray]:  # fmt: skip
     batch, batch_shape = _prepare(counts, signal, background, axis, mask, counts_off, alpha)
     size = batch.n.shape[0]
     lower = _lower_bound(batch)
@@ -381,15 +410,18 @@ def fit_norm(
 
         step = np.where(np.isfinite(err), err, g_scale) * np.sqrt(level)
         limit = np.full(best.size, np.inf) if direction > 0 else g_lo
+        start = best + direction * step
+        if direction < 0:  # start strictly inside the domain, walk down to its bound
+            start = np.where(start <= g_lo, 0.5 * (best + g_lo), start)
+            step = np.minimum(step, np.maximum(start - g_lo, 0.0) + 1e-300)
         # rise as seen walking away from the best fit: increasing in direction
         outer, found = _expand(
-            lambda x, rows: direction * rise(x, rows), best + direction * step,
-            step.copy(), direction, limit,
+            lambda x, rows: direction * rise(x, rows), start, step.copy(), direction, limit,
         )  # fmt: skip
         if direction > 0:
-            root, ok = _root(rise, rise_slope, best.copy(), outer, best + step)
+            root, ok = _root(rise, rise_slope, best.copy(), outer, start)
         else:
-            root, ok = _root(rise, rise_slope, outer, best.copy(), best - step)
+            root, ok = _root(rise, rise_slope, outer, best.copy(), start)
         return np.where(found, root, np.nan), ok & found
 
     out: dict[str, np.ndarray] = {}
