@@ -21,7 +21,13 @@ import numpy as np
 import xarray as xr
 
 from gammaxr.exceptions import FitError
-from gammaxr.fit.statistics import STATISTICS, combined_mask, deviance_terms
+from gammaxr.fit.statistics import (
+    NPRED_FLOOR,
+    STATISTICS,
+    cash_terms,
+    combined_mask,
+    deviance_terms,
+)
 
 if TYPE_CHECKING:
     from gammaxr.models import Models
@@ -142,6 +148,19 @@ class MapCost(Cost):
         # the arrays of the inner loop, converted once (dask arrays stay lazy)
         self._counts64 = self.counts.data.astype(np.float64)
         self._mask_data = None if mask is None else mask.data
+        # numpy data: mask weights and the bins with counts, for the sparse Cash sum
+        self._sparse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if isinstance(self._counts64, np.ndarray) and (
+            self._mask_data is None or isinstance(self._mask_data, np.ndarray)
+        ):
+            flat = self._counts64.reshape(-1)
+            used = (
+                np.ones(flat.shape, bool)
+                if self._mask_data is None
+                else np.asarray(self._mask_data, bool).reshape(-1)
+            )
+            index = np.flatnonzero(used & (flat > 0))
+            self._sparse = (used.astype(np.float64), index, flat[index])
 
     @property
     def ndata(self) -> int:
@@ -178,7 +197,19 @@ class MapCost(Cost):
                 f"MapCost{_label(self.dataset_name)}: the predictor returned shape "
                 f"{np.shape(npred)}, counts have {self.counts.shape} {self.counts.dims}"
             )
+        if kernel is cash_terms and isinstance(npred, np.ndarray) and self._sparse is not None:
+            return self._sparse_cash(npred)
         return float(np.sum(kernel(self._counts64, npred, self._mask_data)))
+
+    def _sparse_cash(self, npred: np.ndarray) -> float:
+        """Cash on numpy arrays: logs only where there are counts (most bins have none).
+
+        Equal to summing :func:`cash_terms`: ``2 (sum_mask mu - sum_{n > 0} n ln mu)``
+        with ``mu`` floored at ``NPRED_FLOOR``.
+        """
+        weights, index, counts = self._sparse
+        mu = np.maximum(npred.reshape(-1), NPRED_FLOOR)
+        return float(2.0 * (np.dot(mu, weights) - np.dot(counts, np.log(mu[index]))))
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{d}: {n}" for d, n in self.counts.sizes.items())
