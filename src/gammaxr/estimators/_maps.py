@@ -79,6 +79,15 @@ def energy_edges_tev(ds: xr.Dataset) -> np.ndarray:
     return _energy_edges_tev(ds, ENERGY)
 
 
+def nearest_edges(requested: np.ndarray, reco: np.ndarray) -> np.ndarray:
+    """Index of the ``reco`` edge nearest in log energy to each ``requested`` edge.
+
+    The one snapping rule of the estimators (Gammapy's): requested energy
+    edges move to the nearest edge of the dataset's axis.
+    """
+    return np.argmin(np.abs(np.log(requested)[:, None] - np.log(reco)[None, :]), axis=1)
+
+
 def energy_groups(
     ds: xr.Dataset, energy_edges: Sequence[float] | np.ndarray | None, *, what: str
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -103,9 +112,7 @@ def energy_groups(
             f"{what}: energy_edges must be at least two increasing positive energies in TeV, "
             f"got {energy_edges!r}"
         )
-    nearest = np.unique(
-        np.argmin(np.abs(np.log(axis_edges)[None, :] - np.log(wanted)[:, None]), axis=1)
-    )
+    nearest = np.unique(nearest_edges(wanted, axis_edges))
     if nearest.size < 2:
         raise ConfigError(
             f"{what}: energy_edges {list(wanted)} TeV all fall on one edge of the dataset's "

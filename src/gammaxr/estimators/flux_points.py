@@ -41,6 +41,7 @@ import xarray as xr
 
 from gammaxr.axes import axis_from_edges
 from gammaxr.conventions import ENERGY, edges, parse_unit
+from gammaxr.estimators._maps import nearest_edges
 from gammaxr.exceptions import ConfigError, GammaxrError, GeometryError
 
 if TYPE_CHECKING:
@@ -338,8 +339,7 @@ def _energy_edges(energy_edges: Any) -> np.ndarray:
 
 def _snap(requested: np.ndarray, reco: np.ndarray, name: str | None) -> np.ndarray:
     """Indices of the dataset edges nearest (in log energy) to the requested edges."""
-    distance = np.abs(np.log(requested)[:, None] - np.log(reco)[None, :])
-    index = np.argmin(distance, axis=1)
+    index = nearest_edges(requested, reco)
     if np.any(np.diff(index) <= 0):
         empty = [
             (float(requested[i]), float(requested[i + 1]))

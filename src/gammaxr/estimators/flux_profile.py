@@ -48,6 +48,7 @@ from regions import (
 
 from gammaxr.axes import solid_angle
 from gammaxr.conventions import ENERGY, LAT, LON, OBS_ID, edges, hi_name, lo_name
+from gammaxr.estimators._maps import nearest_edges
 from gammaxr.estimators.norm_fit import fit_norm
 from gammaxr.exceptions import DimensionError, FormatError, GeometryError
 from gammaxr.fit.statistics import combined_mask
@@ -255,8 +256,7 @@ def _energy_groups(ds: xr.Dataset, energy_edges: Any) -> tuple[np.ndarray, np.nd
             f"flux_profile: energy_edges must be >= 2 positive energies in TeV, got "
             f"{energy_edges!r}"
         )
-    index = np.abs(np.log(requested)[:, None] - np.log(reco)[None, :]).argmin(axis=1)
-    index = np.unique(index)
+    index = np.unique(nearest_edges(requested, reco))
     if index.size < 2:
         raise FormatError(
             f"flux_profile: energy_edges {requested.tolist()} snap to fewer than two of the "
