@@ -251,10 +251,18 @@ NOTES = """
   gammaxr's `norm` is ~1.26 x Gammapy's. `gammapy_crab_reco_exposure_check.py`
   traces it to the *stacked datasets*, not to the TS-map code: at the Crab's
   pixel the counts an index-2 power law (norm 1) predicts per reco bin agree to
-  1e-5 in every bin but the first safe one (0.63-0.79 TeV): gammaxr 2.96,
-  Gammapy 6.19 (the bin where the runs' safe thresholds fall; how the two
-  stackings weight exposure and edisp there was not investigated further). A
-  plain 3D fit of the same point source (index 2) shows the same gap: amplitude
+  1e-5 in every bin but the first safe one (0.79-1.26 TeV): gammaxr 2.96,
+  Gammapy 6.19. That bin is safe for runs 23526 and 23559 only, so the stacked
+  counts there come from those two runs, and the right prediction is the sum
+  of their safe predictions: Gammapy's own per-run sum is 2.94, gammaxr's 2.94
+  (its stacked 2.96 differs by the centre-weighted IRFs). Gammapy's 6.19 is the
+  sum over all four runs, unmasked: `MapDataset.mask_safe_edisp` interpolates
+  the boolean safe mask linearly onto the edisp grid, which leaves 2.2e-16 in
+  the unsafe bin, and that casts to True (`method="nearest"` gives the right
+  mask), so Gammapy's stacked edisp keeps the unsafe runs' migration into the
+  bin. A Gammapy bug, not a difference of convention; gammaxr's behaviour is
+  pinned by `tests/test_stacking.py::test_stacked_npred_sums_runs_safe_npreds`.
+  A plain 3D fit of the same point source (index 2) shows the same gap: amplitude
   2.47e-11 (gammaxr) vs 2.12e-11 (Gammapy). The rest (~6%) is the kernel: Gammapy
   normalises it to 1 inside the 0.6 deg box, gammaxr keeps the ~92-96% the box
   holds, so its norm refers to the whole source. On the Fermi cubes, with no

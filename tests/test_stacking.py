@@ -566,6 +566,47 @@ def test_stack_reduced_crab_runs(crab_store):
     assert_same_dataset(functools.reduce(stack_pair, observations), stacked, rtol=1e-5)
 
 
+def test_stacked_npred_sums_runs_safe_npreds(crab_store):
+    """In a reco bin safe for some runs only, stacked npred counts those runs only.
+
+    With 5 bins per decade from 0.5 TeV the bin 0.79-1.26 TeV is safe for runs
+    23526 and 23559 but not for 23523 and 23592. The stacked dataset must
+    predict, for a point source at the centre, the sum of the runs' safe
+    predictions (the counts it holds come from those runs alone). Gammapy 2.1
+    predicts about twice as much there: its linear interpolation of the
+    boolean safe mask onto the edisp grid leaves 2e-16 in the unsafe bin,
+    which casts to True (``benchmarks/results/maps_estimators.md``).
+    """
+    from gammaxr.models import PointSpatialModel, PowerLawSpectralModel, SkyModel
+    from gammaxr.reduce import make_map_dataset
+
+    energy = gx.energy_axis(0.5, 50, per_decade=5)
+    energy_true = gx.energy_axis(0.3, 100, per_decade=8, name="energy_true")
+    sky = gx.sky_grid((83.633, 22.014), width=1.0, binsz=0.05)
+    geom = gx.make_geom(energy, energy_true, sky=sky)
+    runs = [
+        make_map_dataset(crab_store.observation(i), geom).drop_vars("background")
+        for i in crab_store.obs_ids
+    ]
+    stacked = stack(concat_observations(runs))
+    source = SkyModel(
+        PowerLawSpectralModel(index=2.0, amplitude=1e-11),
+        PointSpatialModel(lon_0=83.633, lat_0=22.014),
+        name="src",
+    )
+    safe_in_bin = [bool(ds.mask_safe[1].any()) for ds in runs]
+    assert safe_in_bin == [False, True, True, False]
+    per_run = sum(
+        ds.gp.npred([source]).where(ds.mask_safe, 0).sum(["lat", "lon"]).values for ds in runs
+    )
+    ours = stacked.gp.npred([source]).where(stacked.mask_safe, 0).sum(["lat", "lon"]).values
+    # The stacked IRFs are exposure-weighted at the centre, the runs' at their own
+    # pixels: agreement to 1e-2 (0.8% measured), against a factor ~2 unmasked.
+    np.testing.assert_allclose(ours, per_run, rtol=1e-2)
+    unmasked = sum(ds.gp.npred([source]).sum(["lat", "lon"]).values for ds in runs)
+    assert unmasked[1] > 1.8 * per_run[1]
+
+
 # --------------------------------------------------------------------------------------
 # On-off datasets: stack dispatches to stack_on_off
 # --------------------------------------------------------------------------------------
