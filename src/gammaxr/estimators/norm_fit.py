@@ -60,66 +60,112 @@ class _Batch:
         self.n, self.s, self.b, self.w = counts, signal, background, weight
         self.n_off, self.alpha = counts_off, alpha
         self.onoff = counts_off is not None
+        if not self.onoff:
+            # Cash, split into what depends on x bin by bin (the bins with counts:
+            # -2 n ln(b + x s)) and per-row sums (2 (sum b + x sum s) + the constant
+            # 2 sum (n ln n - n)); bins without counts never need a logarithm.
+            used = weight > 0
+            self.wn = np.where(used & (counts > 0), counts, 0.0)
+            self.has = self.wn > 0
+            self.varies = self.has & (signal != 0)  # bins with counts whose mu depends on x
+            self.s_sum = np.sum(np.where(used, signal, 0.0), axis=1)
+            self.b_sum = np.sum(np.where(used, background, 0.0), axis=1)
+            constant = scipy.special.xlogy(self.wn, self.wn) - self.wn
+            self.constant = np.sum(constant, axis=1)
 
     def _mu(self, x: np.ndarray, rows: Any) -> np.ndarray:
         return self.b[rows] + x[:, None] * self.s[rows]
 
+    def _inverse_mu(self, x: np.ndarray, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``1 / mu`` in the bins with counts and signal (1 elsewhere); rows where one is <= 0."""
+        mu = np.where(self.varies[rows], self._mu(x, rows), 1.0)
+        outside = np.any(mu <= 0, axis=1)
+        return 1.0 / mu, outside
+
     def stat(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """The statistic (a deviance: ``-2 ln L`` up to a constant) at ``x``."""
-        n, w = self.n[rows], self.w[rows]
         if self.onoff:
+            n, w = self.n[rows], self.w[rows]
             terms = wstat(n, self.n_off[rows], self.alpha[rows], x[:, None] * self.s[rows])
             return np.sum(np.where(w > 0, terms, 0.0), axis=1)
-        mu = self._mu(x, rows)
+        has = self.has[rows]
+        mu = np.where(has, self._mu(x, rows), 1.0)
+        outside = np.any(mu <= 0, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = 2.0 * (mu - n + scipy.special.xlogy(n, n) - scipy.special.xlogy(n, mu))
-        terms = np.where((mu <= 0) & (n > 0), np.inf, terms)
-        return np.sum(np.where(w > 0, terms, 0.0), axis=1)
+            log_term = np.sum(self.wn[rows] * np.log(mu), axis=1)
+        value = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant[rows] - log_term)
+        return np.where(outside, np.inf, value)
 
     def grad(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """The derivative of :meth:`stat` in ``x``."""
+        if not self.onoff:
+            return self.grad_curvature(x, rows, curvature=False)[0]
         n, s, w = self.n[rows], self.s[rows], self.w[rows]
-        if self.onoff:
-            mu_sig = x[:, None] * s
-            alpha, n_off = self.alpha[rows], self.n_off[rows]
-            mu_bkg = wstat_mu_bkg(n, n_off, alpha, mu_sig)
-            mu = mu_sig + alpha * mu_bkg
-        else:
-            mu = self._mu(x, rows)
-        # d stat / d mu_signal = 2 (1 - n / mu_on) (for WStat by the envelope theorem)
+        mu_sig = x[:, None] * s
+        alpha, n_off = self.alpha[rows], self.n_off[rows]
+        mu_bkg = wstat_mu_bkg(n, n_off, alpha, mu_sig)
+        mu = mu_sig + alpha * mu_bkg
+        # d stat / d mu_signal = 2 (1 - n / mu_on) (by the envelope theorem)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(n > 0, n / mu, 0.0)
         ratio = np.where((n > 0) & (mu <= 0), np.inf, ratio)
         terms = 2.0 * s * (1.0 - ratio)
-        if self.onoff:
-            # no on counts and a negative signal: the profiled background sits on the
-            # constraint mu_on = 0 (mu_bkg = -mu_sig / alpha), where the derivative is
-            # -(2 / alpha) (1 - n_off / mu_bkg)
-            bound = (n == 0) & (mu_sig < 0) & (mu <= 1e-9 * np.abs(mu_sig))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                constrained = -2.0 * s / alpha * (1.0 - n_off / mu_bkg)
-            terms = np.where(bound, constrained, terms)
+        # no on counts and a negative signal: the profiled background sits on the
+        # constraint mu_on = 0 (mu_bkg = -mu_sig / alpha), where the derivative is
+        # -(2 / alpha) (1 - n_off / mu_bkg)
+        bound = (n == 0) & (mu_sig < 0) & (mu <= 1e-9 * np.abs(mu_sig))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            constrained = -2.0 * s / alpha * (1.0 - n_off / mu_bkg)
+        terms = np.where(bound, constrained, terms)
         return np.sum(np.where((w > 0) & (s != 0), terms, 0.0), axis=1)
+
+    def grad_curvature(
+        self, x: np.ndarray, rows: Any = slice(None), *, curvature: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cash: the first and (optionally) second derivative of :meth:`stat` in one pass.
+
+        ``d/dx = 2 (sum s - sum n s / mu)``, ``d2/dx2 = 2 sum n s^2 / mu^2``;
+        ``-inf`` / ``inf`` where a bin with counts has ``mu <= 0`` (below the domain).
+        """
+        inverse, outside = self._inverse_mu(x, rows)
+        ratio = self.wn[rows] * self.s[rows] * inverse  # n s / mu
+        grad = 2.0 * (self.s_sum[rows] - np.sum(ratio, axis=1))
+        grad = np.where(outside, -np.inf, grad)
+        if not curvature:
+            return grad, None
+        second = 2.0 * np.sum(ratio * self.s[rows] * inverse, axis=1)
+        return grad, np.where(outside, np.inf, second)
+
+    def stat_grad(self, x: np.ndarray, rows: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`stat` and :meth:`grad` at ``x`` (one pass over the bins for Cash)."""
+        if self.onoff:
+            return self.stat(x, rows), self.grad(x, rows)
+        mu = self._mu(x, rows)
+        varies = self.varies[rows]
+        with_counts = np.where(self.has[rows], mu, 1.0)
+        outside = np.any(with_counts <= 0, axis=1)
+        wn = self.wn[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_term = np.sum(wn * np.log(with_counts), axis=1)
+            ratio = wn * self.s[rows] / np.where(varies, mu, 1.0)
+        stat = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant[rows] - log_term)
+        grad = 2.0 * (self.s_sum[rows] - np.sum(ratio, axis=1))
+        outside_varies = np.any(varies & (mu <= 0), axis=1)
+        return np.where(outside, np.inf, stat), np.where(outside_varies, -np.inf, grad)
 
     def curvature(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """The second derivative of :meth:`stat` in ``x`` (numerical for WStat)."""
         if self.onoff:
             h = 1e-5 * np.maximum(np.abs(x), 1e-3 * self.scale[rows])
             return (self.grad(x + h, rows) - self.grad(x - h, rows)) / (2.0 * h)
-        n, s, w = self.n[rows], self.s[rows], self.w[rows]
-        mu = self._mu(x, rows)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(n > 0, 2.0 * s * s * n / (mu * mu), 0.0)
-        return np.sum(np.where(w > 0, terms, 0.0), axis=1)
+        return self.grad_curvature(x, rows)[1]
 
     @property
     def scale(self) -> np.ndarray:
         """A typical size of ``norm``'s error: sqrt(counts + background) / signal."""
         if not hasattr(self, "_scale"):
             ws = np.sum(self.w * self.s, axis=1)
-            bkg = (
-                self.alpha * self.n_off if self.onoff else np.maximum(self.b, 0.0)
-            )
+            bkg = self.alpha * self.n_off if self.onoff else np.maximum(self.b, 0.0)
             spread = np.sqrt(np.sum(self.w * (self.n + bkg), axis=1) + 1.0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 self._scale = np.where(ws > 0, spread / ws, np.nan)
@@ -160,19 +206,57 @@ def _expand(
     return x, positive
 
 
+def _bracket(
+    grad: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    guess: np.ndarray,
+    scale: np.ndarray,
+    lower: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(lo, hi, ok_lo, ok_hi)``: ``grad <= 0`` at ``lo`` and ``>= 0`` at ``hi``.
+
+    The guess is the end its gradient's sign allows; from it, steps of
+    ``scale`` (doubling) walk up to the other end, or down to it but not below
+    the domain bound ``lower`` (``ok_lo`` False: the gradient is positive all
+    the way down, the minimum is on the bound). NaN gradients walk both ways.
+    """
+    value = grad(guess, np.arange(guess.size))
+    lo, hi = guess.copy(), guess.copy()
+    ok_lo, ok_hi = value <= 0, value > 0
+    up = np.flatnonzero(~ok_hi)
+    if up.size:
+        hi[up], ok_hi[up] = _expand(
+            lambda x, rows: grad(x, up[rows]), guess[up] + scale[up], scale[up].copy(),
+            +1.0, np.full(up.size, np.inf),
+        )  # fmt: skip
+    down = np.flatnonzero(~ok_lo)
+    if down.size:
+        start = np.maximum(guess[down] - scale[down], lower[down])
+        lo[down], ok_lo[down] = _expand(
+            lambda x, rows: -grad(x, down[rows]), start, scale[down].copy(), -1.0, lower[down],
+        )  # fmt: skip
+    return lo, hi, ok_lo, ok_hi
+
+
 def _root(
     func: Callable[[np.ndarray, np.ndarray], np.ndarray],
     slope: Callable[[np.ndarray, np.ndarray], np.ndarray],
     lo: np.ndarray,
     hi: np.ndarray,
     x0: np.ndarray,
+    *,
+    both: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Roots of increasing functions on brackets ``func(lo) <= 0 <= func(hi)``.
 
     Newton steps from ``x0``, replaced by bisection when they would leave the
-    bracket, which shrinks every iteration. Returns the roots and a convergence
-    flag.
+    bracket, which shrinks every iteration. ``both``, if given, returns
+    ``(func, slope)`` in one call. Returns the roots and a convergence flag.
     """
+    if both is None:
+
+        def both(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return func(x, rows), slope(x, rows)
+
     lo, hi = lo.copy(), hi.copy()
     x = np.clip(x0, lo, hi)
     x = np.where(np.isfinite(x), x, 0.5 * (lo + hi))
@@ -181,12 +265,13 @@ def _root(
     for _ in range(_MAXITER):
         if not rows.size:
             break
-        xr_, value = x[rows], func(x[rows], rows)
+        xr_ = x[rows]
+        value, derivative = both(xr_, rows)
         below = value < 0
         lo[rows] = np.where(below, xr_, lo[rows])
         hi[rows] = np.where(below, hi[rows], xr_)
         with np.errstate(divide="ignore", invalid="ignore"):
-            newton = xr_ - value / slope(xr_, rows)
+            newton = xr_ - value / derivative
         inside = np.isfinite(newton) & (newton > lo[rows]) & (newton < hi[rows])
         new = np.where(inside, newton, 0.5 * (lo[rows] + hi[rows]))
         tol = _TOL * np.maximum(np.abs(new), 1.0)
@@ -386,13 +471,14 @@ def _fit_norm(
         return lambda x, rows: func(x, rows_valid[rows])
 
     grad, curvature, stat = on(batch.grad), on(batch.curvature), on(batch.stat)
+    stat_grad = on(batch.stat_grad)
     g_lo, g_scale, g_guess = lower[valid], scale[valid], guess[valid]
-    # bracket of the minimum: grad <= 0 at lo, >= 0 at hi
-    hi, ok_hi = _expand(grad, g_guess.copy(), g_scale.copy(), +1.0, np.full(g_lo.shape, np.inf))
-    negative_grad = lambda x, rows: -grad(x, rows)  # noqa: E731
-    lo, ok_lo = _expand(negative_grad, g_guess.copy(), g_scale.copy(), -1.0, g_lo)
+    # bracket of the minimum: grad <= 0 at lo, >= 0 at hi; the guess is one end
+    # (by the sign of the gradient there) and the walk looks for the other
+    lo, hi, ok_lo, ok_hi = _bracket(grad, g_guess, g_scale, g_lo)
     # ok_lo False: grad > 0 all the way down to the domain bound -> minimum on the bound
-    best, converged = _root(grad, curvature, lo, hi, g_guess)
+    fused = None if batch.onoff else on(batch.grad_curvature)
+    best, converged = _root(grad, curvature, lo, hi, g_guess, both=fused)
     best = np.where(ok_lo, best, g_lo)
     converged &= ok_hi
     stat_best = stat(best, np.arange(best.size))
@@ -408,6 +494,10 @@ def _fit_norm(
         def rise_slope(x, rows):
             return direction * grad(x, rows)
 
+        def rise_both(x, rows):
+            value, slope = stat_grad(x, rows)
+            return direction * (value - stat_best[rows] - level), direction * slope
+
         step = np.where(np.isfinite(err), err, g_scale) * np.sqrt(level)
         limit = np.full(best.size, np.inf) if direction > 0 else g_lo
         start = best + direction * step
@@ -419,9 +509,9 @@ def _fit_norm(
             lambda x, rows: direction * rise(x, rows), start, step.copy(), direction, limit,
         )  # fmt: skip
         if direction > 0:
-            root, ok = _root(rise, rise_slope, best.copy(), outer, start)
+            root, ok = _root(rise, rise_slope, best.copy(), outer, start, both=rise_both)
         else:
-            root, ok = _root(rise, rise_slope, outer, best.copy(), start)
+            root, ok = _root(rise, rise_slope, outer, best.copy(), start, both=rise_both)
         return np.where(found, root, np.nan), ok & found
 
     out: dict[str, np.ndarray] = {}

@@ -558,22 +558,27 @@ def _rows_per_block(block_size: int | None, nx: int, hy: int, ny: int) -> int:
     return max(2 * hy, 4, math.ceil(ny / 8))
 
 
-def _bound_bins(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> tuple[np.ndarray, ...]:
+def _bound_bins(
+    ctx: SimpleNamespace, r0: int, r1: int, nx: int, full_signal: np.ndarray | None
+) -> tuple[np.ndarray, ...]:
     """Per pixel of rows ``[r0, r1)``, the bin without counts with the smallest ``b / s``.
 
     That bin sets the lowest ``norm`` allowed among the bins without counts
     (where its predicted counts reach zero); it is kept apart from the merged
     bin. Returns its signal and background (0 where there is none), raveled.
     A loop over the kernel's offsets, each a whole-rows array operation.
+    ``full_signal`` is :func:`_full_signal` of these rows (summed groups only).
     """
     c, hy, hx = ctx, ctx.hy, ctx.hx
     shape = (r1 - r0, nx)
+    if c.summed and not c.mixed.size:
+        return _bound_bins_summed(ctx, r0, r1, nx, full_signal)
     best = np.full(shape, np.inf)
     s_star, b_star = np.zeros(shape), np.zeros(shape)
     exposure = c.exposure[:, r0:r1]
     if c.summed:
         # signal of the fully selected planes at every offset: (nk, rows, nx)
-        full_signal = _full_signal(c, r0, r1, nx).T.reshape(-1, *shape)
+        full_signal = full_signal.T.reshape(-1, *shape)
     for k in range(c.dy.size):
         y0, x0 = r0 + hy + c.dy[k], hx + c.dx[k]
         window = (slice(None), slice(y0, y0 + shape[0]), slice(x0, x0 + nx))
@@ -604,6 +609,38 @@ def _bound_bins(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> tuple[np.nda
     return s_star.ravel(), b_star.ravel()
 
 
+def _bound_bins_summed(
+    ctx: SimpleNamespace, r0: int, r1: int, nx: int, full_signal: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """:func:`_bound_bins` when every plane of a summed group is selected everywhere.
+
+    The signal at offset ``k`` is then ``full_signal[:, k]`` wherever the bin is
+    inside the map, so the loop needs one product per offset: the background
+    of the bins without counts (inf elsewhere) times ``1 / s``; the best offset
+    is kept and the signal and background gathered once at the end.
+    """
+    c, hy, hx = ctx, ctx.hy, ctx.hx
+    shape = (r1 - r0, nx)
+    free = np.where((c.counts_pad[0] == 0) & c.inside_pad[0], c.background_pad[0], np.inf)
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / full_signal.T.reshape(-1, *shape)  # (nk, rows, nx), inf where s = 0
+    best = np.full(shape, np.inf)
+    which = np.zeros(shape, dtype=np.intp)
+    with np.errstate(invalid="ignore"):  # 0 * inf (no background, no signal): NaN, never best
+        for k in range(c.dy.size):
+            y0, x0 = r0 + hy + c.dy[k], hx + c.dx[k]
+            ratio = free[y0 : y0 + shape[0], x0 : x0 + nx] * inverse[k]
+            better = ratio < best
+            np.copyto(best, ratio, where=better)
+            np.copyto(which, k, where=better)
+    found = np.isfinite(best).ravel()
+    which = which.ravel()
+    rows, cols = np.divmod(np.arange(which.size), nx)
+    s_star = np.where(found, full_signal[np.arange(which.size), which], 0.0)
+    b_star = free[r0 + hy + c.dy[which] + rows, hx + c.dx[which] + cols]
+    return s_star, np.where(found, b_star, 0.0)
+
+
 def _full_signal(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> np.ndarray:
     """``sum_e X(e, p) K(e, d)`` over the planes selected everywhere: ``(pixels, offsets)``."""
     exposure = ctx.exposure[ctx.full, r0:r1].reshape(ctx.full.size, (r1 - r0) * nx)
@@ -624,8 +661,9 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
     p_row, p_col = p_row[keep], p_col[keep]
     pixel = (p_row - r0) * nx + p_col
     q_row, q_col = b_row[which_bin], b_col[which_bin]
+    full_signal = _full_signal(c, r0, r1, nx) if c.summed else None
     if c.summed:
-        signal = _full_signal(c, r0, r1, nx)[pixel, which_offset]
+        signal = full_signal[pixel, which_offset]
         for e in c.mixed:
             weight = c.kernel_flat[e, which_offset] * c.mask[e, q_row, q_col]
             signal += c.exposure[e, p_row, p_col] * weight
@@ -647,7 +685,7 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
     rest_signal = c.signal_total[r0:r1].ravel() - np.bincount(pixel, signal, minlength=n_pix)
     rest_background = (c.background_total[r0:r1].ravel()
                        - np.bincount(pixel, background, minlength=n_pix))  # fmt: skip
-    s_star, b_star = _bound_bins(c, r0, r1, nx)
+    s_star, b_star = _bound_bins(c, r0, r1, nx, full_signal)
     rest_signal -= s_star
     rest_background -= b_star
     scale = np.abs(c.signal_total[r0:r1].ravel())
