@@ -648,19 +648,22 @@ def _promote(ds: xr.Dataset, per_obs: Mapping[str, str], *, drop: Sequence[str])
 
     Live and on times become float64; other attrs keep their type (a number or string).
     """
-    out = ds.copy(deep=False)
-    out.attrs = {key: value for key, value in ds.attrs.items() if key not in drop}
+    attrs = {key: value for key, value in ds.attrs.items() if key not in drop}
+    promoted: dict[str, xr.Variable] = {}
     for key, units in per_obs.items():
-        if key not in out.attrs:
+        if key not in attrs:
             continue
-        value = np.asarray(out.attrs.pop(key))
+        value = np.asarray(attrs.pop(key))
         if value.ndim != 0 or value.dtype.kind not in "iufU":
             raise FormatError(
                 f"per-observation attr {key!r} must be a number or a string, got {value!r}"
             )
         if key in _SUMMED_TIMES:
             value = value.astype(np.float64)
-        out[key] = xr.DataArray(value, attrs={"units": units})
+        promoted[key] = xr.Variable((), value, attrs={"units": units})
+    # one assignment (each Dataset.__setitem__ would merge and copy the whole dataset)
+    out = ds.assign(promoted)
+    out.attrs = attrs
     return out
 
 
