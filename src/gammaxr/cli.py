@@ -19,6 +19,13 @@ app = typer.Typer(
     help="gammaxr: gamma-ray astronomy analysis on pandas and xarray.",
 )
 
+#: Printed whenever the shipped runs are used.
+HESS_ATTRIBUTION = (
+    "Data: H.E.S.S. DL3 DR1 Crab runs shipped with gammaxr. This work made use of "
+    "data from the H.E.S.S. DL3 public test data release 1 (HESS DL3 DR1, "
+    "H.E.S.S. collaboration, 2018)."
+)
+
 OBS_COLUMNS = [
     "obs_id", "object", "ra_pnt", "dec_pnt", "zen_pnt", "livetime", "event_count",
 ]  # fmt: skip
@@ -112,13 +119,69 @@ def crab(
     try:
         store = open_datastore(data)
         if data is None:
-            typer.echo(
-                "Data: H.E.S.S. DL3 DR1 Crab runs shipped with gammaxr. This work made use of "
-                "data from the H.E.S.S. DL3 public test data release 1 (HESS DL3 DR1, "
-                "H.E.S.S. collaboration, 2018)."
-            )
+            typer.echo(HESS_ATTRIBUTION)
         result = run_point_source_analysis(
             crab_config(), output, store=store, plots=plots, log=typer.echo
+        )
+    except GammaxrError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    typer.echo("\n" + result.summary())
+    typer.echo(f"\n{len(result.files)} files written to {output}/")
+
+
+@app.command("config")
+def write_config_file(
+    path: Annotated[Path, typer.Argument(help="The YAML file to write.")] = Path("analysis.yaml"),
+    name: Annotated[str, typer.Option(help="Source name.")] = "crab",
+    ra: Annotated[float, typer.Option(help="Target right ascension, deg (ICRS).")] = 83.633,
+    dec: Annotated[float, typer.Option(help="Target declination, deg (ICRS).")] = 22.014,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Data store folder; default: the shipped H.E.S.S. Crab runs."),
+    ] = None,
+) -> None:
+    """Write a point-source analysis configuration (every setting, its default) to PATH."""
+    from gammaxr.analysis.config import RunConfig, write_config
+    from gammaxr.analysis.point_source import AnalysisConfig
+
+    try:
+        analysis = AnalysisConfig(name=name, ra=ra, dec=dec)
+        config = RunConfig(analysis, data_store=data, output=Path(f"{name}-analysis"))
+        write_config(config, path)
+    except (GammaxrError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from err
+    typer.echo(f"wrote {path}; edit it, then: gammaxr run {path}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML configuration (see: gammaxr config).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Folder for the products (overrides the file)."),
+    ] = None,
+    plots: Annotated[
+        bool | None, typer.Option(help="Draw the PNG plots (overrides the file).")
+    ] = None,
+) -> None:
+    """Run the point-source analysis a YAML configuration describes."""
+    from gammaxr.analysis import run_point_source_analysis
+    from gammaxr.analysis.config import read_config
+
+    try:
+        settings = read_config(config)
+        store = open_datastore(settings.data_store)
+        if settings.data_store is None:
+            typer.echo(HESS_ATTRIBUTION)
+        output = output if output is not None else settings.output
+        result = run_point_source_analysis(
+            settings.analysis,
+            output,
+            store=store,
+            plots=settings.plots if plots is None else plots,
+            log=typer.echo,
         )
     except GammaxrError as err:
         typer.echo(f"error: {err}", err=True)
