@@ -121,3 +121,84 @@ def test_models_unchanged_by_cost(dataset, predictor, power_law_models):
     before = Models(models)
     MapCost(dataset, predictor(dataset))(models)
     assert models == before
+
+
+# -- Cash summed per tile, re-summed where the prediction changed --------------------------
+
+
+class ChangingPrediction:
+    """An IncrementalPredictor: random rectangles of the prediction change at each call.
+
+    Rectangles get new values, including zeros and negative values (floored by
+    Cash); its ``regions`` say where, as ``NpredEvaluator.evaluate_since`` does.
+    """
+
+    dims = ("energy", "lat", "lon")
+
+    def __init__(self, shape, seed=0):
+        self.rng = np.random.default_rng(seed)
+        self.values = self.rng.gamma(0.5, 2.0, size=shape)
+        self.version = 0
+
+    def evaluate_since(self, models, version):
+        regions = []
+        if self.version:
+            _, ny, nx = self.values.shape
+            for _ in range(self.rng.integers(0, 3)):
+                y0, x0 = self.rng.integers(0, ny - 1), self.rng.integers(0, nx - 1)
+                y1, x1 = y0 + self.rng.integers(1, 12), x0 + self.rng.integers(1, 12)
+                block = self.values[:, y0:y1, x0:x1]
+                block[...] = self.rng.gamma(0.5, 2.0, size=block.shape)
+                block[:, :1] *= self.rng.choice([0.0, -1.0, 1.0])
+                regions.append((y0, min(y1, ny), x0, min(x1, nx)))
+        self.version += 1
+        known = version == self.version - 1 and version > 0
+        return self.values, self.version, tuple(regions) if known else None
+
+    def __call__(self, models):
+        return self.values.copy()
+
+
+def map_counts_dataset(shape, seed=1):
+    rng = np.random.default_rng(seed)
+    dims = ("energy", "lat", "lon")
+    return xr.Dataset(
+        {
+            "counts": (dims, rng.poisson(0.3, size=shape)),
+            "mask_safe": (dims, rng.random(shape) > 0.2),
+        }
+    )
+
+
+@pytest.mark.parametrize("shape", [(3, 37, 45), (2, 16, 64), (1, 5, 3)])
+def test_tiled_cash_equals_the_plain_sum_and_depends_on_the_prediction_only(shape):
+    ds = map_counts_dataset(shape)
+    prediction = ChangingPrediction(shape)
+    cost = MapCost(ds, prediction, incremental=prediction)
+    plain = MapCost(ds, prediction)  # the whole map at every call
+    counts, mask = ds["counts"].values, ds["mask_safe"].values
+    for _ in range(40):
+        value = cost(Models())
+        expected = cash(counts, prediction.values, mask=mask)
+        assert value == pytest.approx(expected, rel=1e-13)
+        assert plain(Models()) == pytest.approx(value, rel=1e-13)
+        # every tile summed afresh gives the same bits as the tiles re-summed so far
+        fresh = ChangingPrediction(shape)
+        fresh.values = prediction.values.copy()
+        assert MapCost(ds, fresh, incremental=fresh)(Models()) == value
+
+
+def test_tiled_cash_is_used_only_where_it_applies(dataset, predictor):
+    prediction = ChangingPrediction((2, 8, 8))
+    # a spectrum dataset: no lat/lon, the plain sum
+    assert MapCost(dataset, predictor(dataset), incremental=prediction)._incremental is None
+    with pytest.raises(FitError, match="incremental must have"):
+        MapCost(dataset, predictor(dataset), incremental=object())
+    lazy = map_counts_dataset((2, 8, 8)).chunk({"lat": 4})
+    assert MapCost(lazy, prediction, incremental=prediction)._incremental is None
+    ds = map_counts_dataset((2, 8, 8))
+    assert MapCost(ds, prediction, incremental=prediction)._incremental is prediction
+    # the deviance is summed the plain way
+    value = MapCost(ds, prediction, incremental=prediction).deviance(Models())
+    counts, mask = ds["counts"].values, ds["mask_safe"].values
+    assert value == pytest.approx(cash_deviance(counts, prediction.values, mask=mask), rel=1e-13)

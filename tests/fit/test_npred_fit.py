@@ -17,16 +17,18 @@ more freedom; gammaxr gives 0.054 in both, and its scipy backend (numerical
 Hessian) agrees to 1e-4.
 """
 
+import numpy as np
 import pytest
 
 import gammaxr as gx
-from gammaxr.fit import fit
+from gammaxr.fit import as_cost, cash, fit
 from gammaxr.models import (
     FoVBackgroundModel,
     Models,
     PointSpatialModel,
     PowerLawSpectralModel,
     SkyModel,
+    npred,
 )
 
 pytest.importorskip("gammaxr.models.npred")  # forward folding (another module)
@@ -83,3 +85,36 @@ def test_joint_3d_crab_fit_matches_gammapy(datasets):
     # the FoV norms apply per dataset: each run's norm is its own
     norms = table.loc[[f"run{i}-bkg.spectral.norm" for i in RUNS], "value"]
     assert norms.nunique() == 4
+
+
+def test_joint_cost_is_cash_of_npred_over_a_fits_steps(datasets):
+    # the cost sums Cash per tile and re-sums where the prediction changed: the
+    # same statistic as Cash of the uncached npred, at every kind of step
+    crab = SkyModel(
+        PowerLawSpectralModel(index=2.6, amplitude=3.8e-11),
+        PointSpatialModel(lon_0=CRAB[0], lat_0=CRAB[1], frame="icrs"),
+        name="crab",
+    )
+    models = Models([crab, *(FoVBackgroundModel(name) for name in datasets)])
+    cost = as_cost(datasets)
+    steps = [
+        {},
+        {"crab.spectral.index": 2.7},
+        {"crab.spatial.lon_0": CRAB[0] + 0.01},
+        {"crab.spatial.lat_0": CRAB[1] - 0.013, "crab.spectral.amplitude": 4e-11},
+        {"run23526-bkg.spectral.norm": 1.1},
+        {"crab.spatial.lon_0": CRAB[0]},
+        {},
+    ]
+    for changes in steps:
+        models = models.with_parameters(**changes)
+        expected = sum(
+            cash(
+                ds["counts"].values,
+                npred(ds, models, dataset_name=name).values,
+                mask=ds["mask_safe"].values,
+            )
+            for name, ds in datasets.items()
+        )
+        assert cost(models) == pytest.approx(expected, rel=1e-12)
+    assert all(np.isfinite(member._tiles.linear).all() for member in cost.members)

@@ -19,8 +19,10 @@ from gammaxr.models import (
     PowerLawSpectralModel,
     SkyModel,
 )
+from gammaxr.models._folding import spectral_integral
 from gammaxr.models._psf_kernel import KernelTransforms, convolve_full, make_kernel
 from gammaxr.models.npred import (
+    CHANGE_LOG,
     MAX_INCREMENTS,
     FoldingError,
     NpredEvaluator,
@@ -787,3 +789,119 @@ def test_crab_run_prediction_is_of_the_order_of_the_counts(crab_obs):
     np.testing.assert_allclose(
         NpredEvaluator(ds)(models).values, predicted.values, rtol=1e-12, atol=1e-12
     )
+
+
+# -- evaluate_since: the cached total and where it changed ----------------------------------
+
+
+def outside(regions, shape):
+    """Boolean ``(lat, lon)`` image: True outside every region."""
+    keep = np.ones(shape[-2:], bool)
+    for y0, y1, x0, x1 in regions:
+        keep[y0:y1, x0:x1] = False
+    return keep
+
+
+def test_evaluate_since_says_where_the_total_changed():
+    ds = make_dataset(width=2.5, binsz=0.04)
+    models = Models(
+        [
+            point(name="a"),
+            gauss(CENTRE[0] + 0.4, CENTRE[1] - 0.2, sigma=0.2, name="b"),
+            FoVBackgroundModel("test"),
+        ]
+    )
+    evaluator = NpredEvaluator(ds)
+    values, version, regions = evaluator.evaluate_since(models, 0)
+    assert regions is None  # the first call: everything is new
+    assert not values.flags.writeable
+    np.testing.assert_allclose(values, npred(ds, models).values, rtol=1e-12, atol=1e-12)
+    rng = np.random.default_rng(5)
+    seen = {"some": 0, "none": 0}
+    for _ in range(40):
+        previous = values.copy()
+        changes = random_changes(models, rng)
+        models = models.with_parameters(**changes)
+        values, version, regions = evaluator.evaluate_since(models, version)
+        expected = npred(ds, models).values
+        np.testing.assert_allclose(values, expected, rtol=1e-10, atol=1e-10 * expected.max())
+        if "test-bkg.spectral.norm" in changes:
+            assert regions is None  # the background changed everywhere
+        if regions is None:
+            seen["none"] += 1
+            continue
+        seen["some"] += 1
+        keep = outside(regions, values.shape)
+        np.testing.assert_array_equal(values[:, keep], previous[:, keep])
+        assert not np.array_equal(values[:, ~keep], previous[:, ~keep])
+    assert seen["some"] > 10 and seen["none"] > 5
+    # nothing changed: no region, the same numbers
+    again, version, regions = evaluator.evaluate_since(models, version)
+    assert regions == ()
+    np.testing.assert_array_equal(again, values)
+    # a source moved: its old and new cutouts, far less than the map
+    moved = models.with_parameters(**{"a.spatial.lon_0": CENTRE[0] + 0.05})
+    values, _, regions = evaluator.evaluate_since(moved, version)
+    assert regions and outside(regions, values.shape).mean() > 0.5
+
+
+def test_evaluate_since_knows_a_limited_past():
+    ds = make_dataset()
+    models = Models([point(name="a")])
+    evaluator = NpredEvaluator(ds)
+    _, first, _ = evaluator.evaluate_since(models, 0)
+    version = first
+    for k in range(CHANGE_LOG + 1):
+        changed = models.with_parameters(**{"a.spectral.index": 2.0 + 0.01 * k})
+        _, version, regions = evaluator.evaluate_since(changed, version)
+        assert regions is not None
+    assert evaluator.evaluate_since(changed, first)[2] is None  # older than the log
+    assert evaluator.evaluate_since(changed, version + 5)[2] is None  # not one of its versions
+
+
+def test_evaluate_since_is_the_unclipped_total_and_evaluate_clips_it():
+    ds = make_dataset(background=False)
+    models = Models([point(name="a"), gauss(name="b", amplitude=-2e-11)])
+    evaluator = NpredEvaluator(ds)
+    values, _, _ = evaluator.evaluate_since(models, 0)
+    assert values.min() < 0
+    clipped = evaluator.evaluate(models)
+    np.testing.assert_array_equal(clipped, np.maximum(values, 0.0))
+    np.testing.assert_allclose(clipped, npred(ds, models).values, rtol=1e-12, atol=1e-12)
+
+
+def test_clip_is_skipped_only_when_no_value_is_negative():
+    ds = make_dataset()
+    positive = Models([point(name="a"), FoVBackgroundModel("test")])
+    evaluator = NpredEvaluator(ds)
+    np.testing.assert_array_equal(evaluator.evaluate(positive), npred(ds, positive).values)
+    assert evaluator._nonnegative  # a point source (direct convolution) and the background
+    negative = positive.with_parameters(**{"a.spectral.amplitude": -1e-7})
+    result = evaluator.evaluate(negative)
+    assert not evaluator._nonnegative
+    assert result.min() == 0.0
+    np.testing.assert_allclose(result, npred(ds, negative).values, rtol=1e-12, atol=1e-12)
+    # back to positive counts: summed afresh (a negative source was in the total)
+    back = positive.with_parameters(**{"a.spectral.amplitude": 2e-11})
+    np.testing.assert_allclose(
+        evaluator.evaluate(back), npred(ds, back).values, rtol=1e-12, atol=1e-12
+    )
+    assert evaluator._nonnegative
+
+
+def test_spectral_integrals_are_shared_while_the_model_object_is_the_same():
+    ds = make_dataset(background=False)
+    models = Models([point(name="a")])
+    edges = np.geomspace(0.5, 50, 7)
+    spectral = models["a"].spectral
+    first = spectral_integral(spectral, edges, edges.tobytes())
+    assert spectral_integral(spectral, edges, edges.tobytes()) is first
+    np.testing.assert_allclose(first[0], spectral.integral(edges[:-1], edges[1:]), rtol=1e-14)
+    other = np.geomspace(0.5, 50, 4)
+    assert spectral_integral(spectral, other, other.tobytes()).shape == (1, 3)
+    # two datasets with the same binning, models changed between calls
+    a, b = NpredEvaluator(ds), NpredEvaluator(ds.assign(exposure=2 * ds.exposure))
+    for index in (2.0, 2.5, 2.5, 3.0):
+        models = models.with_parameters(**{"a.spectral.index": index})
+        np.testing.assert_allclose(a.evaluate(models), npred(ds, models).values, rtol=1e-12)
+        np.testing.assert_allclose(b.evaluate(models), 2 * a.evaluate(models), rtol=1e-6)

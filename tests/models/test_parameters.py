@@ -87,3 +87,21 @@ def test_registry_rejects_duplicate_tags():
 
     with pytest.raises(ModelTypeError, match="already used"):
         register_model("test")(Other)
+
+
+def test_with_value_checks_the_new_value_and_keeps_the_rest():
+    p = Parameter("offset", 1.0, "TeV", min=0, max=10, error=0.1, link="x", scale=2.0)
+    q = p.with_value(np.float64(3.5))
+    assert q == Parameter("offset", 3.5, "TeV", min=0, max=10, error=0.1, link="x", scale=2.0)
+    assert type(q.value) is float and p.value == 1.0
+    with pytest.raises(ParameterError, match="above its maximum 10.0"):
+        p.with_value(11.0)
+    with pytest.raises(ParameterError, match="below its minimum"):
+        p.with_value(-1.0)
+    with pytest.raises(ParameterError, match="finite"):
+        p.with_value(math.nan)
+    unbounded = Parameter("index", 2.0)
+    assert unbounded.with_value(-1e300).value == -1e300
+    assert p.with_value(2.0, frozen=True).frozen  # other changes: validated as a whole
+    renamed = p.with_name("spectral.offset")
+    assert renamed.name == "spectral.offset" and renamed.value == 1.0 and renamed.link == "x"

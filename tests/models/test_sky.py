@@ -97,3 +97,18 @@ def test_equality_and_extended_sources():
     ext = SkyModel(PowerLawSpectralModel(), GaussianSpatialModel(sigma=0.2), name="ext")
     assert ext.parameters["spatial.sigma"].value == pytest.approx(0.2)
     assert (Models([crab()]) + [ext]).__len__() == 2
+
+
+def test_models_with_dotted_names_and_cached_parameters():
+    a = SkyModel(PowerLawSpectralModel(), name="src")
+    b = SkyModel(PowerLawSpectralModel(index=3.0), name="src.b")
+    models = Models([a, b, FoVBackgroundModel("run.1")])
+    assert models.parameters is models.parameters  # built once: the collection never changes
+    changed = models.with_parameters(
+        **{"src.b.spectral.index": 2.2, "src.spectral.index": 2.1, "run.1-bkg.spectral.norm": 0.9}
+    )
+    assert changed["src"].parameters["spectral.index"].value == 2.1
+    assert changed["src.b"].parameters["spectral.index"].value == 2.2
+    assert changed["run.1-bkg"].parameters["spectral.norm"].value == 0.9
+    assert models["src.b"].parameters["spectral.index"].value == 3.0
+    assert changed.parameters["src.b.spectral.index"].value == 2.2

@@ -11,7 +11,6 @@ From a file (``gammaxr config`` writes one, ``gammaxr run`` runs it):
 """
 
 from gammaxr.analysis.config import RunConfig, config_from_dict, read_config, write_config
-
 from gammaxr.analysis.point_source import (
     AnalysisConfig,
     AnalysisResult,

@@ -11,7 +11,7 @@ top of it.
 """
 
 from gammaxr.fit.backends import BACKENDS, OptimizeResult, get_backend, optimize
-from gammaxr.fit.cost import Cost, JointCost, MapCost, OnOffCost
+from gammaxr.fit.cost import Cost, IncrementalPredictor, JointCost, MapCost, OnOffCost
 from gammaxr.fit.fit import FitResult, as_cost, fit
 from gammaxr.fit.flux_points_cost import FluxPointsCost
 from gammaxr.fit.profile import (
@@ -37,6 +37,7 @@ __all__ = [
     "Cost",
     "FitResult",
     "FluxPointsCost",
+    "IncrementalPredictor",
     "JointCost",
     "MapCost",
     "OnOffCost",

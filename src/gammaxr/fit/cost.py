@@ -13,13 +13,15 @@ a Python float, which computes a dask-backed statistic (per chunk, then summed).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
 
+from gammaxr.conventions import LAT, LON
 from gammaxr.exceptions import FitError
 from gammaxr.fit.statistics import (
     NPRED_FLOOR,
@@ -32,10 +34,34 @@ from gammaxr.fit.statistics import (
 if TYPE_CHECKING:
     from gammaxr.models import Models
 
-__all__ = ["Cost", "JointCost", "MapCost"]
+__all__ = ["Cost", "IncrementalPredictor", "JointCost", "MapCost"]
 
 #: ``predict(models) -> predicted counts`` (numpy array shaped like counts, or a DataArray).
 Predictor = Callable[["Models"], Any]
+
+#: Side of the square tiles of ``(lat, lon)`` pixels over which :class:`MapCost`
+#: sums Cash when its prediction says where it changed.
+TILE = 16
+
+
+@runtime_checkable
+class IncrementalPredictor(Protocol):
+    """A prediction that says where it changed (``NpredEvaluator`` is one).
+
+    ``dims`` are the dims of its arrays. ``evaluate_since(models, version)``
+    returns ``(npred, version, regions)``: the predicted counts (numpy, read
+    only, valid until the next call), a version number to pass to the next
+    call, and pixel rectangles ``(y0, y1, x0, x1)`` (rows of ``lat``, columns
+    of ``lon``, every other dim) outside which ``npred`` is bit for bit what
+    the call that returned ``version`` gave, or None when unknown.
+    """
+
+    dims: tuple[str, ...]
+
+    def evaluate_since(
+        self, models: Models, version: int
+    ) -> tuple[np.ndarray, int, Sequence[tuple[int, int, int, int]] | None]:
+        """Predicted counts, a version number, and the pixels changed since ``version``."""
 
 
 class Cost(ABC):
@@ -98,6 +124,17 @@ class MapCost(Cost):
         if set, else every model is passed.
     statistic : {"cash"}
         The statistic (a key of :data:`gammaxr.fit.statistics.STATISTICS`).
+    incremental : IncrementalPredictor, optional
+        The same prediction as ``predictor``, by an object that also says
+        which pixels changed since its last call (``NpredEvaluator``; what
+        :func:`gammaxr.fit.as_cost` passes). For a numpy-backed map (dims
+        ending in ``lat, lon``, the same dims as ``counts``), the Cash
+        statistic is then summed per tile of :data:`TILE` x :data:`TILE`
+        pixels, and only the tiles that changed are summed again: when a
+        source moves, the work is on its cutout instead of the whole map.
+        The value is a function of the prediction alone (the tiles summed
+        afresh or not give the same bits); it differs from a plain sum by
+        rounding only.
 
     Examples
     --------
@@ -118,6 +155,7 @@ class MapCost(Cost):
         mask: xr.DataArray | None = None,
         dataset_name: str | None = None,
         statistic: str = "cash",
+        incremental: IncrementalPredictor | None = None,
     ) -> None:
         if "counts" not in dataset:
             raise FitError(
@@ -161,6 +199,21 @@ class MapCost(Cost):
             )
             index = np.flatnonzero(used & (flat > 0))
             self._sparse = (used.astype(np.float64), index, flat[index])
+        self._incremental: IncrementalPredictor | None = None
+        self._tiles: _TiledCash | None = None
+        self._version = 0
+        if incremental is not None:
+            if not isinstance(incremental, IncrementalPredictor):
+                raise FitError(
+                    f"MapCost{_label(self.dataset_name)}: incremental must have 'dims' and "
+                    f"'evaluate_since' (an NpredEvaluator), got {type(incremental).__name__}"
+                )
+            if (
+                self._sparse is not None
+                and tuple(incremental.dims) == self.counts.dims
+                and self.counts.dims[-2:] == (LAT, LON)
+            ):
+                self._incremental = incremental
 
     @property
     def ndata(self) -> int:
@@ -177,7 +230,27 @@ class MapCost(Cost):
 
     def __call__(self, models: Models) -> float:
         """The statistic (float64) for ``models``."""
+        if self._incremental is not None and self._kernel is cash_terms:
+            return self._tiled_cash(models)
         return self._sum(self._kernel, self.npred(models))
+
+    def _tiled_cash(self, models: Models) -> float:
+        """Cash summed per tile; only the tiles where the prediction changed are summed again."""
+        if self.dataset_name is not None:
+            models = models.for_dataset(self.dataset_name)
+        npred, version, regions = self._incremental.evaluate_since(models, self._version)  # type: ignore[union-attr]
+        if np.shape(npred) != self.counts.shape:
+            raise FitError(
+                f"MapCost{_label(self.dataset_name)}: the predictor returned shape "
+                f"{np.shape(npred)}, counts have {self.counts.shape} {self.counts.dims}"
+            )
+        if self._tiles is None:
+            weights, index, counts = self._sparse  # type: ignore[misc]
+            self._tiles = _TiledCash(weights.reshape(self.counts.shape), index, counts)
+            regions = None
+        value = self._tiles.update(npred, regions)
+        self._version = version
+        return value
 
     def deviance(self, models: Models) -> float:
         """The Cash deviance (goodness of fit; ~chi2 with ``ndata - nfree`` dof)."""
@@ -214,6 +287,107 @@ class MapCost(Cost):
     def __repr__(self) -> str:
         dims = ", ".join(f"{d}: {n}" for d, n in self.counts.sizes.items())
         return f"MapCost({self.statistic}{_label(self.dataset_name)}, counts({dims}))"
+
+
+class _TiledCash:
+    """Cash of numpy arrays as a sum over tiles of the last two (pixel) axes.
+
+    ``2 (sum_mask mu - sum_{n > 0} n ln mu)`` with ``mu`` floored at
+    ``NPRED_FLOOR`` (as :meth:`MapCost._sparse_cash`), kept as two
+    ``(tile rows, tile columns)`` tables of partial sums. :meth:`update`
+    re-sums the tiles a list of changed pixel rectangles touches. A tile's
+    sum is computed the same way whether alone or with the whole map, so
+    the statistic depends on the prediction only, not on what was re-summed.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray
+        The mask as 0/1 float64, shaped like counts (``(..., Y, X)``).
+    index : numpy.ndarray
+        Flat indices of the masked bins with counts.
+    counts : numpy.ndarray
+        Their counts (float64).
+    """
+
+    def __init__(self, weights: np.ndarray, index: np.ndarray, counts: np.ndarray) -> None:
+        self.weights = weights
+        self.shape = weights.shape
+        ny, nx = self.shape[-2:]
+        self.n_rows, self.n_cols = math.ceil(ny / TILE), math.ceil(nx / TILE)
+        coords = np.unravel_index(index, self.shape)
+        tile = (coords[-2] // TILE) * self.n_cols + coords[-1] // TILE
+        order = np.argsort(tile, kind="stable")
+        self.index = index[order]
+        self.coords = tuple(c[order] for c in coords)  # for predictions that are views
+        self.counts = counts[order]
+        self.tile = tile[order]
+        self.tile_row, self.tile_col = np.divmod(self.tile, self.n_cols)
+        # bins with counts of tile t: positions ptr[t]:ptr[t + 1] of the sorted arrays
+        self.ptr = np.searchsorted(self.tile, np.arange(self.n_rows * self.n_cols + 1))
+        self.linear = np.zeros((self.n_rows, self.n_cols))
+        self.logs = np.zeros((self.n_rows, self.n_cols))
+
+    def update(
+        self, npred: np.ndarray, regions: Sequence[tuple[int, int, int, int]] | None
+    ) -> float:
+        """Re-sum the tiles that ``regions`` touch (all if None); the statistic."""
+        for rect in self._tile_rects(regions):
+            self._sum_tiles(npred, *rect)
+        return float(2.0 * (self.linear.sum() - self.logs.sum()))
+
+    def _tile_rects(
+        self, regions: Sequence[tuple[int, int, int, int]] | None
+    ) -> list[tuple[int, int, int, int]]:
+        """Rectangles of tiles (``a0, a1, b0, b1``) covering the changed pixels."""
+        if regions is None:
+            return [(0, self.n_rows, 0, self.n_cols)]
+        if not regions:
+            return []
+        dirty = np.zeros((self.n_rows, self.n_cols), bool)
+        for y0, y1, x0, x1 in regions:
+            dirty[y0 // TILE : -(-y1 // TILE), x0 // TILE : -(-x1 // TILE)] = True
+        rows = np.flatnonzero(dirty.any(axis=1))
+        cols = np.flatnonzero(dirty.any(axis=0))
+        a0, a1, b0, b1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        if 2 * np.count_nonzero(dirty) >= (a1 - a0) * (b1 - b0):
+            return [(a0, a1, b0, b1)]
+        # scattered: the span of dirty tiles in each tile row
+        out = []
+        for a in rows:
+            span = np.flatnonzero(dirty[a])
+            out.append((a, a + 1, span[0], span[-1] + 1))
+        return out
+
+    def _sum_tiles(self, npred: np.ndarray, a0: int, a1: int, b0: int, b1: int) -> None:
+        """Partial sums of the tiles ``[a0, a1) x [b0, b1)`` from ``npred``."""
+        ny, nx = self.shape[-2:]
+        rows = slice(a0 * TILE, min(a1 * TILE, ny))
+        cols = slice(b0 * TILE, min(b1 * TILE, nx))
+        mu = np.maximum(npred[..., rows, cols], NPRED_FLOOR)
+        mu *= self.weights[..., rows, cols]
+        h, w = mu.shape[-2:]
+        pixels = mu.reshape(-1, h, w).sum(axis=0)
+        tiles = np.add.reduceat(pixels, np.arange(0, h, TILE), axis=0)
+        self.linear[a0:a1, b0:b1] = np.add.reduceat(tiles, np.arange(0, w, TILE), axis=1)
+        # the bins with counts: contiguous in the sorted arrays within a tile row
+        n_cols = b1 - b0
+        positions: slice | np.ndarray
+        if n_cols == self.n_cols:
+            positions = slice(self.ptr[a0 * n_cols], self.ptr[a1 * n_cols])
+        else:
+            starts = self.ptr[np.arange(a0, a1) * self.n_cols + b0]
+            stops = self.ptr[np.arange(a0, a1) * self.n_cols + b1]
+            positions = np.concatenate(
+                [np.arange(p0, p1) for p0, p1 in zip(starts, stops, strict=True)]
+            )
+        local = (self.tile_row[positions] - a0) * n_cols + (self.tile_col[positions] - b0)
+        if npred.flags.c_contiguous:
+            values = npred.reshape(-1)[self.index[positions]]
+        else:
+            values = npred[tuple(c[positions] for c in self.coords)]
+        terms = self.counts[positions] * np.log(np.maximum(values, NPRED_FLOOR))
+        sums = np.bincount(local, weights=terms, minlength=(a1 - a0) * n_cols)
+        self.logs[a0:a1, b0:b1] = sums.reshape(a1 - a0, n_cols)
 
 
 class OnOffCost(MapCost):

@@ -35,9 +35,11 @@ CostLike = Cost | xr.Dataset | Iterable[Any] | Mapping[str, Any]
 def as_cost(data: CostLike) -> Cost:
     """A :class:`Cost` from a cost, a dataset, or a sequence or mapping of them.
 
-    A dataset is forward-folded with ``gammaxr.models.npred.NpredEvaluator``;
-    in a mapping, the keys are the dataset names (FoV background models apply
-    by name). Sequences and mappings become a :class:`JointCost`.
+    A dataset is forward-folded with ``gammaxr.models.npred.NpredEvaluator``
+    (which also tells the :class:`MapCost` where its prediction changed, so
+    that a map's Cash statistic is summed again on those pixels only); in a
+    mapping, the keys are the dataset names (FoV background models apply by
+    name). Sequences and mappings become a :class:`JointCost`.
 
     Raises
     ------
@@ -80,7 +82,8 @@ def _dataset_cost(dataset: xr.Dataset, name: str | None) -> MapCost:
     predictor = evaluator.evaluate if evaluator.dims == counts_dims else evaluator
     if "counts_off" in dataset:
         return OnOffCost(dataset, predictor, dataset_name=name)
-    return MapCost(dataset, predictor, dataset_name=name)
+    # Cash summed per tile, re-summed where the prediction changed
+    return MapCost(dataset, predictor, dataset_name=name, incremental=evaluator)
 
 
 class Problem:

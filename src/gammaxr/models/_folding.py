@@ -41,6 +41,14 @@ __all__ = ["Box", "FoldingContext", "FoldingError"]
 #: Pixels added on each side of a source's evaluation radius (bilinear point
 #: sources spread to the next pixel centre; sub-pixel edges).
 MARGIN = 1
+#: Spectral integrals kept by :func:`spectral_integral` before it starts afresh.
+INTEGRAL_CACHE_SIZE = 64
+
+# (true-energy edges, id of the spectral model) -> (the model, its integral per bin).
+# Shared by every folding context: the datasets of a joint fit usually share their
+# binning and all see the same model objects at one evaluation. Holding the model
+# keeps its id from being reused while the entry lives.
+_INTEGRALS: dict[tuple[bytes, int], tuple[object, np.ndarray]] = {}
 
 
 class FoldingError(GammaxrError, ValueError):
@@ -160,6 +168,7 @@ class FoldingContext:
             parse_unit(ds.coords[ENERGY].attrs.get("units", "TeV")).to("TeV")
         )
         self.n_true = self.energy_true_edges.size - 1
+        self._edges_key = self.energy_true_edges.tobytes()
         self.n_reco = self.energy_edges.size - 1
         # exposure: (B, T, Y, X), in cm2 s after multiplying by ``exposure_factor``
         factor = _unit_factor(exposure, "cm2 s", "exposure")
@@ -437,8 +446,7 @@ class FoldingContext:
         The spectral integral over the bin, times the temporal model's mean
         norm over each observation's time range when there is a temporal model.
         """
-        lo, hi = self.energy_true_edges[:-1], self.energy_true_edges[1:]
-        flux = np.asarray(model.spectral.integral(lo, hi), dtype=np.float64).reshape(1, -1)
+        flux = spectral_integral(model.spectral, self.energy_true_edges, self._edges_key)
         norm = self.temporal_norm(model)
         if norm is not None:
             flux = flux * norm.reshape(-1, 1)
@@ -469,6 +477,25 @@ class FoldingContext:
             key: coord for key, coord in self.ds.coords.items() if set(coord.dims) <= set(dims)
         }
         return xr.DataArray(values, dims=dims, coords=coords, name=name, attrs={"units": ""})
+
+
+def spectral_integral(spectral, energy_edges: np.ndarray, key: bytes) -> np.ndarray:
+    """``spectral.integral`` over the bins of ``energy_edges`` (TeV), ``(1, T)``, read-only.
+
+    Re-used while the same (immutable) model object comes back with the same
+    edges (``key``: their bytes), e.g. from the next dataset of a joint fit.
+    """
+    cache_key = (key, id(spectral))
+    hit = _INTEGRALS.get(cache_key)
+    if hit is not None and hit[0] is spectral:
+        return hit[1]
+    flux = np.array(spectral.integral(energy_edges[:-1], energy_edges[1:]), dtype=np.float64)
+    flux = flux.reshape(1, -1)
+    flux.flags.writeable = False
+    if len(_INTEGRALS) >= INTEGRAL_CACHE_SIZE:
+        _INTEGRALS.clear()
+    _INTEGRALS[cache_key] = (spectral, flux)
+    return flux
 
 
 def _index_range(pixel_edges: np.ndarray, lo: float, hi: float) -> tuple[int, int]:

@@ -10,7 +10,6 @@ returns a changed copy; nothing mutates a model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, ClassVar
 
 import astropy.units as u
@@ -71,7 +70,7 @@ def _as_parameter(current: Parameter, given: float | u.Quantity | Parameter) -> 
     if not isinstance(given, Parameter):
         return current.with_value(given)
     if given.name != current.name:
-        given = replace(given, name=current.name)
+        given = given.with_name(current.name)
     return given if given.unit == current.unit else given.with_unit(current.unit)
 
 
@@ -120,7 +119,7 @@ class Model:
 
     def with_parameters(self, **changes: float | u.Quantity | Parameter) -> Model:
         """A copy with some parameter values (or whole parameters) changed."""
-        current: dict[str, Any] = dict(self._parameters)
+        current: dict[str, Any] = dict(self._parameters.items())
         for name, value in changes.items():
             if name not in current:
                 raise ParameterError(

@@ -99,6 +99,7 @@ whole).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -130,6 +131,13 @@ MAX_INCREMENTS = 64
 #: A source whose peak counts drop by more than this factor makes the total be
 #: summed afresh.
 DROP_GUARD = 4.0
+#: Evaluations remembered by :meth:`NpredEvaluator.evaluate_since` (the pixel
+#: regions each one changed).
+CHANGE_LOG = 16
+
+#: A rectangle of pixels ``(y0, y1, x0, x1)``: rows ``[y0, y1)`` of ``lat``,
+#: columns ``[x0, x1)`` of ``lon`` (every energy and observation).
+Region = tuple[int, int, int, int]
 
 
 def fold(ds: xr.Dataset, model: SkyModel, *, cutout: bool = True) -> xr.DataArray:
@@ -483,6 +491,8 @@ class _SourceCache:
     flux: np.ndarray | None = None  # (B, T)
     counts: np.ndarray | None = None  # (B, E, h, w)
     counts_range: tuple[float, float] = (0.0, 0.0)  # see _range
+    # lowest and highest count, exactly (0 if higher / lower): no negative count if low is 0
+    extremes: tuple[float, float] = (0.0, 0.0)
 
 
 class NpredEvaluator:
@@ -528,11 +538,19 @@ class NpredEvaluator:
       drops by more than :data:`DROP_GUARD` (so the rounding the updates leave
       stays below ``1e-13`` of the total).
     - Sources no longer in the collection are forgotten.
+    - **Clip**: :func:`npred` clips the total at zero. The evaluator knows
+      when the total has no negative value (the background, its factor and
+      every source's counts are non-negative when summed afresh; after an
+      update, the updated cutouts are checked) and then copies it instead.
 
     The keys are the quantities themselves (the flux values, the spatial
     model), never a "changed" flag, so a changed parameter always changes
     the result. The memory held is about ``8 * n_obs * (n_true + n_reco)``
     bytes per cutout pixel per source.
+
+    For a fit statistic that is summed in pieces, :meth:`evaluate_since`
+    returns the cached total itself (no copy) with the pixel regions that
+    changed since an earlier call (see :class:`gammaxr.fit.MapCost`).
 
     Examples
     --------
@@ -568,6 +586,14 @@ class NpredEvaluator:
         self._total_factor: np.ndarray | None = None
         self._in_total: dict[str, _SourceCache] = {}
         self._increments = 0
+        self._nonnegative = False  # the total has no negative value (exactly)...
+        self._unchecked: set[Region] = set()  # ...once these regions are checked
+        self._background_nonnegative: bool | None = None
+        self._background_sign_free: bool | None = None
+        # pixel regions where the total may differ from that of the last rebuild
+        self._touched: set[Region] = set()
+        self._version = 0
+        self._changes: deque[tuple[int, tuple[Region, ...] | None]] = deque(maxlen=CHANGE_LOG)
         _ = self._ctx.kernel  # build the PSF kernel now
 
     @property
@@ -589,8 +615,80 @@ class NpredEvaluator:
             out = out[..., 0, 0]
         return out if self._ctx.has_obs else out[0]
 
+    def evaluate_since(
+        self, models: Models | Iterable[SkyModel | FoVBackgroundModel], version: int
+    ) -> tuple[np.ndarray, int, tuple[Region, ...] | None]:
+        """Predicted counts, and the pixels where they changed since an earlier call.
+
+        For a fit statistic that is summed in pieces and re-sums only the
+        pieces that changed (:class:`gammaxr.fit.MapCost`).
+
+        Parameters
+        ----------
+        models : Models or iterable of SkyModel and FoVBackgroundModel
+            The models (as :meth:`evaluate`).
+        version : int
+            The version returned by an earlier call (0: none).
+
+        Returns
+        -------
+        npred : numpy.ndarray
+            The predicted counts on :attr:`dims`: a read-only view of the
+            evaluator's cached total, valid until its next call (copy it to
+            keep it). Not clipped at zero: where sources have negative counts
+            it may hold negative values, which :meth:`evaluate` sets to 0
+            (a statistic that floors the prediction, as Cash does at
+            ``NPRED_FLOOR``, gives the same value for both).
+        version : int
+            This result's version, to pass to the next call.
+        regions : tuple of (y0, y1, x0, x1) or None
+            Pixel rectangles (rows of ``lat``, columns of ``lon``; every
+            energy and observation) outside which ``npred`` equals, bit for
+            bit, the result of the call that returned ``version``; ``()`` if
+            nothing changed. None when that is not known: the first call, a
+            ``version`` that is too old (the evaluator remembers
+            :data:`CHANGE_LOG` calls), a changed background factor, or a
+            spectrum dataset.
+        """
+        self._refresh(models)
+        ctx = self._ctx
+        out = self._total
+        if ctx.has_obs and out.shape[0] != ctx.n_obs:
+            out = np.broadcast_to(out, (ctx.n_obs, *out.shape[1:]))
+        else:
+            out = out.view()
+            out.flags.writeable = False
+        if not ctx.is_map:
+            out = out[..., 0, 0]
+        if not ctx.has_obs:
+            out = out[0]
+        return out, self._version, self._changes_since(version)
+
+    def _changes_since(self, version: int) -> tuple[Region, ...] | None:
+        """The regions changed by the evaluations after ``version`` (None: unknown)."""
+        if not self._ctx.is_map or version <= 0 or version > self._version:
+            return None
+        if not self._changes or self._changes[0][0] > version + 1:
+            return None  # older than the log
+        regions: set[Region] = set()
+        for number, changed in self._changes:
+            if number <= version:
+                continue
+            if changed is None:
+                return None
+            regions.update(changed)
+        return tuple(sorted(regions))
+
     def _evaluate(self, models) -> np.ndarray:
         ctx = self._ctx
+        self._refresh(models)
+        out = self._total.copy() if self._is_nonnegative() else np.maximum(self._total, 0.0)
+        if ctx.has_obs and out.shape[0] != ctx.n_obs:
+            out = np.broadcast_to(out, (ctx.n_obs, *out.shape[1:])).copy()
+        return out
+
+    def _refresh(self, models) -> None:
+        """Bring the cached total up to ``models`` and log the pixels that changed."""
         sources, background_model = select_models(models, self.dataset_name)
         factor = self._background_factor(background_model)
         current: dict[str, _SourceCache] = {}
@@ -600,13 +698,18 @@ class NpredEvaluator:
                 current[model.name] = replace(entry)
         for name in set(self._sources) - {model.name for model in sources}:
             del self._sources[name]
-        if not self._update_total(current, factor):
+        changed = self._update_total(current, factor)
+        if changed is None:
+            same_background = self._total is not None and _equal_or_none(
+                factor, self._total_factor
+            )
+            previous = self._touched
             self._rebuild_total(current, factor)
+            # summed afresh: outside what sources ever covered, the same background values
+            changed = previous | self._touched if same_background else None
         self._in_total = current
-        out = np.maximum(self._total, 0.0)
-        if ctx.has_obs and out.shape[0] != ctx.n_obs:
-            out = np.broadcast_to(out, (ctx.n_obs, *out.shape[1:])).copy()
-        return out
+        self._version += 1
+        self._changes.append((self._version, None if changed is None else tuple(changed)))
 
     def _background_factor(self, model: FoVBackgroundModel | None) -> np.ndarray | None:
         """The background scale per reco-energy bin (None without a background)."""
@@ -619,17 +722,59 @@ class NpredEvaluator:
     def _rebuild_total(self, current: dict[str, _SourceCache], factor: np.ndarray | None) -> None:
         """Background plus every source's counts, summed afresh."""
         ctx = self._ctx
-        total = np.zeros(_output_shape(ctx))
+        shape = _output_shape(ctx)
         background = ctx.background()
+        # the last total's memory is re-used (evaluate_since's views are valid until now)
+        total = self._total if self._total is not None else np.empty(shape)
         if background is not None and factor is not None:
-            total += background * factor.reshape(1, -1, 1, 1)
+            np.multiply(background, factor.reshape(1, -1, 1, 1), out=total)
+            if not (self._background_has_no_sign_bit() and not np.signbit(factor).any()):
+                total += 0.0  # as a sum from zeros: -0.0 becomes 0.0
+        else:
+            total.fill(0.0)
         for entry in current.values():
             rows, cols = entry.box.slices  # type: ignore[union-attr]
             total[:, :, rows, cols] += entry.counts
         self._total, self._total_factor, self._increments = total, factor, 0
+        self._touched = {_region(entry.box) for entry in current.values()}  # type: ignore[arg-type]
+        # a sum of non-negative parts (from zeros) has no negative value
+        self._unchecked = set()
+        self._nonnegative = (
+            (background is None or factor is None or self._background_is_nonnegative())
+            and (factor is None or bool(np.all(factor >= 0)))
+            and all(entry.extremes[0] >= 0 for entry in current.values())
+        )
 
-    def _update_total(self, current: dict[str, _SourceCache], factor: np.ndarray | None) -> bool:
-        """Update the total by the sources that changed; False if it must be rebuilt.
+    def _background_has_no_sign_bit(self) -> bool:
+        """Whether no background value is negative or -0.0 (or a NaN with its sign bit)."""
+        if self._background_sign_free is None:
+            background = self._ctx.background()
+            self._background_sign_free = background is None or not bool(
+                np.signbit(background).any()
+            )
+        return self._background_sign_free
+
+    def _is_nonnegative(self) -> bool:
+        """Whether the total has no negative value (checks the regions updated since asked)."""
+        if self._nonnegative and self._unchecked:
+            # subtracting can leave rounding below zero: look at the updated pixels
+            total = self._total
+            self._nonnegative = all(
+                bool(np.min(total[:, :, y0:y1, x0:x1]) >= 0) for y0, y1, x0, x1 in self._unchecked
+            )
+        self._unchecked = set()
+        return self._nonnegative
+
+    def _background_is_nonnegative(self) -> bool:
+        if self._background_nonnegative is None:
+            background = self._ctx.background()
+            self._background_nonnegative = background is None or bool(np.min(background) >= 0)
+        return self._background_nonnegative
+
+    def _update_total(
+        self, current: dict[str, _SourceCache], factor: np.ndarray | None
+    ) -> set[Region] | None:
+        """Update the total by the sources that changed: their regions, or None to rebuild.
 
         Only while the background is unchanged, at most half the sources
         changed, fewer than :data:`MAX_INCREMENTS` updates were made since the
@@ -638,9 +783,9 @@ class NpredEvaluator:
         subtracting them stays below ``1e-13`` of the total).
         """
         if self._total is None or self._increments >= MAX_INCREMENTS:
-            return False
+            return None
         if not _equal_or_none(factor, self._total_factor):
-            return False
+            return None
         previous = self._in_total
         changed = [
             name
@@ -650,43 +795,43 @@ class NpredEvaluator:
             or current[name].counts is not previous[name].counts
         ]
         if not changed:
-            return True
+            return set()
         if 2 * len(changed) > len(current) + 1:
-            return False
+            return None
         for name in changed:
             old, new = previous.get(name), current.get(name)
             if old is None:
                 continue
             if new is None:
-                return False
+                return None
             old_low, old_peak = old.counts_range
             new_low, new_peak = new.counts_range
             # negative counts (beyond FFT rounding) or a large drop: sum afresh
             if min(old_low, new_low) < 0 or old_peak > DROP_GUARD * new_peak:
-                return False
+                return None
         total = self._total
+        regions: set[Region] = set()
         for name in changed:
-            old, new = previous.get(name), current.get(name)
-            if old is not None:
-                rows, cols = old.box.slices  # type: ignore[union-attr]
-                total[:, :, rows, cols] -= old.counts
-            if new is not None:
-                rows, cols = new.box.slices  # type: ignore[union-attr]
-                total[:, :, rows, cols] += new.counts
+            for entry, sign in ((previous.get(name), -1), (current.get(name), 1)):
+                if entry is None:
+                    continue
+                rows, cols = entry.box.slices  # type: ignore[union-attr]
+                if sign < 0:
+                    total[:, :, rows, cols] -= entry.counts
+                else:
+                    total[:, :, rows, cols] += entry.counts
+                regions.add(_region(entry.box))  # type: ignore[arg-type]
+        self._unchecked |= regions
+        self._touched |= regions
         self._increments += 1
-        return True
+        return regions
 
     def _update(self, model: SkyModel) -> _SourceCache:
         ctx = self._ctx
         spatial = model.spatial if ctx.is_map else None
         entry = self._sources.get(model.name)
         if entry is None or not _same(entry.spatial, spatial):
-            boxes = source_boxes(ctx, spatial, cutout=self.cutout)
-            if boxes is None:
-                entry = _SourceCache(spatial, None)
-            else:
-                support, box = boxes
-                entry = _SourceCache(spatial, box, template=self._template(spatial, support, box))
+            entry = self._new_entry(spatial)
             self._sources[model.name] = entry
         if entry.box is None:
             return entry
@@ -698,13 +843,29 @@ class NpredEvaluator:
             factor = _proportion(flux, old)
             if factor is not None:
                 entry.flux, entry.counts = flux, entry.counts * factor
+                # (rounding is monotonic: the extremes scale into the extremes)
+                low, high = (factor * x for x in entry.extremes)
+                entry.extremes = (low, high) if factor >= 0 else (high, low)
                 low, high = (factor * x for x in entry.counts_range)
                 entry.counts_range = (min(low, high), max(low, high))
                 return entry
         entry.flux = flux
         entry.counts = redistribute(ctx, entry.template, flux)
-        entry.counts_range = _range(entry.counts)
+        low, high = (
+            float(np.min(entry.counts, initial=0.0)),
+            float(np.max(entry.counts, initial=0.0)),
+        )
+        entry.extremes = (low, high)
+        entry.counts_range = _range(low, high)
         return entry
+
+    def _new_entry(self, spatial: SpatialModel | None) -> _SourceCache:
+        """A source's cache for a spatial model: its cutout and template (no counts yet)."""
+        boxes = source_boxes(self._ctx, spatial, cutout=self.cutout)
+        if boxes is None:
+            return _SourceCache(spatial, None)
+        support, box = boxes
+        return _SourceCache(spatial, box, template=self._template(spatial, support, box))
 
     def _template(self, spatial: SpatialModel | None, support: Box, box: Box) -> np.ndarray:
         """Exposure times spatial fraction, PSF-convolved: ``(B, T, h, w)`` on ``box``."""
@@ -716,14 +877,17 @@ class NpredEvaluator:
         return ctx.convolve(exposure * fraction, support, box)
 
 
-def _range(counts: np.ndarray) -> tuple[float, float]:
-    """Lowest and highest counts, the lowest taken as 0 when above ``-1e-9`` of the highest.
+def _range(low: float, high: float) -> tuple[float, float]:
+    """The lowest and highest counts, the lowest taken as 0 when above ``-1e-9`` of the highest.
 
     (FFT convolution leaves values of about ``-1e-16`` of the peak where the
     counts are zero.)
     """
-    low, high = float(np.min(counts, initial=0.0)), float(np.max(counts, initial=0.0))
     return (0.0 if low >= -1e-9 * abs(high) else low), high
+
+
+def _region(box: Box) -> Region:
+    return (box.y0, box.y1, box.x0, box.x1)
 
 
 def _equal_or_none(a: np.ndarray | None, b: np.ndarray | None) -> bool:

@@ -9,7 +9,7 @@ background norm between datasets).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, replace
 from typing import ClassVar, TypeVar
 
@@ -92,6 +92,8 @@ class Parameter:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Parameter):
             return NotImplemented
+        if self.__dict__ == other.__dict__:  # (a NaN equals itself as the same object)
+            return True
         return all(
             _same(getattr(self, name), getattr(other, name))
             for name in ("name", "value", "unit", "min", "max", "frozen", "error", "link", "scale")
@@ -129,7 +131,33 @@ class Parameter:
                     f"parameter {self.name!r}: cannot set a value in {value.unit} "
                     f"(expected a unit convertible to {self.unit!r})"
                 ) from err
-        return replace(self, value=float(value), **changes)
+        value = float(value)
+        if changes or not self._value_is_valid(value):
+            return replace(self, value=value, **changes)  # validates (and raises)
+        return self._copy_with(value=value)
+
+    def with_name(self, name: str) -> Parameter:
+        """A copy under another name (everything else as it is)."""
+        return self._copy_with(name=str(name))
+
+    def _value_is_valid(self, value: float) -> bool:
+        """Whether ``value`` passes the checks of ``__post_init__`` for this parameter."""
+        return (
+            math.isfinite(value)
+            and not (value < self.min)  # NaN bounds compare False: unbounded
+            and not (value > self.max)
+        )
+
+    def _copy_with(self, **fields: object) -> Parameter:
+        """A copy with fields changed that are known to be valid (no re-validation).
+
+        For the fit's inner loop: a new value within the bounds, or a new name,
+        needs none of the unit parsing of ``__post_init__``.
+        """
+        new = object.__new__(Parameter)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(fields)
+        return new
 
     def with_unit(self, unit: str) -> Parameter:
         """A copy expressed in another unit (value, bounds and error converted)."""
@@ -167,10 +195,10 @@ class NamedItems(Mapping[str, T]):
     def __init__(self, items: Iterable[T] = ()) -> None:
         items = list(items.values() if isinstance(items, NamedItems) else items)
         names = [item.name for item in items]  # type: ignore[attr-defined]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ParameterError(f"duplicate {self.item_kind} names: {duplicated}")
         self._items: dict[str, T] = dict(zip(names, items, strict=True))
+        if len(self._items) < len(names):
+            duplicated = sorted({n for n in names if names.count(n) > 1})
+            raise ParameterError(f"duplicate {self.item_kind} names: {duplicated}")
 
     def __getitem__(self, name: str) -> T:
         try:
@@ -182,6 +210,14 @@ class NamedItems(Mapping[str, T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
+
+    def values(self) -> ValuesView[T]:
+        """The items, in order (a read-only view)."""
+        return self._items.values()
+
+    def items(self) -> ItemsView[str, T]:
+        """``(name, item)`` pairs, in order (a read-only view)."""
+        return self._items.items()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

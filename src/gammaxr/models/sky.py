@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,7 @@ class _Composite(ABC):
         for component, model in self._components.items():
             if model is not None:
                 items.extend(
-                    replace(p, name=f"{component}.{p.name}") for p in model.parameters.values()
+                    p.with_name(f"{component}.{p.name}") for p in model.parameters.values()
                 )
         return Parameters(items)
 
@@ -59,7 +58,7 @@ class _Composite(ABC):
                     f"it has {list(self.parameters)}"
                 )
             if isinstance(value, Parameter):
-                value = replace(value, name=name)
+                value = value.with_name(name)
             grouped.setdefault(component, {})[name] = value
         components = dict(self._components)
         for component, values in grouped.items():
@@ -189,6 +188,13 @@ class Models(NamedItems[SkyModel | FoVBackgroundModel]):
 
     item_kind = "model"
 
+    def __init__(self, items: Iterable[SkyModel | FoVBackgroundModel] = ()) -> None:
+        super().__init__(items)
+        # built on first use (the collection never changes): see ``parameters`` and
+        # ``with_parameters``
+        self._parameters: Parameters | None = None
+        self._owners: dict[str, tuple[str, str]] | None = None
+
     def __add__(self, other: Iterable[SkyModel | FoVBackgroundModel]) -> Models:
         others = other.values() if isinstance(other, Models) else other
         return Models([*self._items.values(), *others])
@@ -203,11 +209,25 @@ class Models(NamedItems[SkyModel | FoVBackgroundModel]):
     @property
     def parameters(self) -> Parameters:
         """Every parameter, named ``"<model>.<component>.<name>"``."""
-        return Parameters(
-            replace(p, name=f"{model.name}.{p.name}")
-            for model in self._items.values()
-            for p in model.parameters.values()
-        )
+        if self._parameters is None:
+            self._parameters = Parameters(
+                p.with_name(f"{model.name}.{p.name}")
+                for model in self._items.values()
+                for p in model.parameters.values()
+            )
+        return self._parameters
+
+    def _owner(self, key: str) -> tuple[str, str]:
+        """``(model name, "<component>.<name>")`` of a full parameter name."""
+        if self._owners is None:
+            # model names may contain dots: the longest model name that prefixes the key
+            by_length = sorted(self._items, key=len, reverse=True)
+            owners = {}
+            for key_ in self.parameters:
+                model = next(n for n in by_length if key_.startswith(n + "."))
+                owners[key_] = (model, key_[len(model) + 1 :])
+            self._owners = owners
+        return self._owners[key]
 
     def to_dataframe(self) -> pd.DataFrame:
         """Every parameter as a DataFrame row (see :meth:`Parameters.to_dataframe`)."""
@@ -232,12 +252,7 @@ class Models(NamedItems[SkyModel | FoVBackgroundModel]):
                         expanded.setdefault(other.name, value)
         grouped: dict[str, dict[str, Any]] = {}
         for key, value in expanded.items():
-            model, _, rest = key.partition(".")
-            # Model names may contain dots: match the longest known model name.
-            for name in sorted(self._items, key=len, reverse=True):
-                if key.startswith(name + "."):
-                    model, rest = name, key[len(name) + 1 :]
-                    break
+            model, rest = self._owner(key)
             grouped.setdefault(model, {})[rest] = value
         return Models(
             m.with_parameters(**grouped[name]) if name in grouped else m
