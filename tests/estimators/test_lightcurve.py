@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 
 import astropy.units as u
 import numpy as np
@@ -14,11 +15,17 @@ from astropy.time import Time
 from regions import CircleSkyRegion
 
 import gammaxr as gx
-from gammaxr.estimators.flux_points import flux_points
+from gammaxr.estimators.flux_points import _compress_cash, _solve_fast, flux_points
 from gammaxr.estimators.lightcurve import TIME_ATTRS, light_curve, reduce_time_bins
 from gammaxr.exceptions import ConfigError, DimensionError, FormatError, GammaxrWarning
 from gammaxr.fit.wstat import stack_on_off
-from gammaxr.models import Models, PointSpatialModel, PowerLawSpectralModel, SkyModel
+from gammaxr.models import (
+    GaussianSpatialModel,
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
 from gammaxr.models.npred import npred
 from gammaxr.reduce import make_on_off_spectrum, make_spectrum_dataset
 
@@ -341,3 +348,126 @@ def test_map_datasets_in_time_bins_add_up_to_the_run(crab_store):
     curve = light_curve(binned, models, "crab", ENERGY_EDGES)
     assert curve.sizes["time"] == 3 and curve.success.all()
     assert np.all(np.abs(curve.norm - 1) < 3 * curve.norm_err)
+
+
+# -- the batched fast path ---------------------------------------------------------------
+
+POINT_OUTPUTS = ("norm", "norm_err", "norm_errn", "norm_errp", "norm_ul", "ts", "counts",
+                 "npred", "npred_excess", "stat", "stat_null")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def joint_maps(crab_store):
+    """The four runs as 3D map datasets (1 x 1 deg at 0.05 deg), faked from a Gaussian."""
+    geom = gx.make_geom(
+        gx.energy_axis(1, 10, nbin=3),
+        gx.energy_axis(0.5, 20, nbin=6, name="energy_true"),
+        sky=gx.sky_grid((83.633, 22.014), width=1.0, binsz=0.05),
+    )
+    joint = gx.concat_observations(
+        [gx.make_map_dataset(o, geom) for o in crab_store.observations()]
+    )
+    expected = npred(joint, gaussian_models())
+    counts = np.random.default_rng(7).poisson(expected.values)
+    return joint.assign(counts=(joint.counts.dims, counts))
+
+
+def gaussian_models():
+    spectral = PowerLawSpectralModel(index=2.6, amplitude=4e-11)
+    shape = GaussianSpatialModel(lon_0=83.65, lat_0=22.0, sigma=0.15)
+    return Models([SkyModel(spectral, shape, name="crab")])
+
+
+def test_batched_points_are_each_bins_own_flux_points(joint_maps):
+    """One fit_norm call for all bins gives each bin's own flux points (to rounding).
+
+    An extended source is folded with an FFT convolution, whose round-off leaves signal
+    values of about -1e-16; most map bins have no counts, which the batched path merges.
+    """
+    models = gaussian_models()
+    curve = light_curve(joint_maps, models, "crab", [1.0, 2.15, 10.0], scan=[0.0, 1.0, 2.0])
+    assert dict(curve.sizes) == {"time": 4, "energy": 2, "norm_scan": 3}
+    assert curve.success.all()
+    for i, obs_id in enumerate(joint_maps.obs_id.values):
+        alone = joint_maps.sel(obs_id=obs_id).drop_vars("obs_id")
+        point = flux_points(alone, models, "crab", [1.0, 2.15, 10.0], scan=[0.0, 1.0, 2.0])
+        for name in (*POINT_OUTPUTS, "stat_scan"):
+            np.testing.assert_allclose(curve[name][i], point[name], rtol=1e-9, err_msg=name)
+    for name in ("ref_flux", "ref_dnde"):
+        np.testing.assert_array_equal(curve[name], np.broadcast_to(point[name], (4, 2)))
+
+
+def test_batched_time_bins_of_different_widths(joint_maps):
+    """Bins from a time-binned dataset, one with a smaller safe region: padded, then solved."""
+    binned = joint_maps.rename(obs_id="time").drop_vars(["tstart", "tstop", "livetime"])
+    mjd = 53343.0 + np.arange(5)
+    binned = binned.assign_coords(
+        time=("time", 0.5 * (mjd[:-1] + mjd[1:])), time_lo=("time", mjd[:-1]),
+        time_hi=("time", mjd[1:]),
+    )  # fmt: skip
+    inner = (np.abs(binned.lon - 83.633) < 0.2) & (np.abs(binned.lat - 22.014) < 0.2)
+    binned["mask_safe"] = binned.mask_safe & (inner | (binned.time != binned.time[1]))
+    models = gaussian_models()
+    curve = light_curve(binned, models, "crab", [1.0, 10.0])
+    assert curve.success.all()
+    for i in range(4):
+        one = binned.isel(time=i).drop_vars(["time", "time_lo", "time_hi"])
+        point = flux_points(one, models, "crab", [1.0, 10.0])
+        for name in POINT_OUTPUTS:
+            np.testing.assert_allclose(curve[name][i], point[name], rtol=1e-9, err_msg=name)
+    # the masked bin saw fewer counts
+    assert curve.counts[1, 0] < 0.5 * curve.counts[0, 0]
+
+
+def test_merging_bins_without_counts_keeps_the_fit():
+    """Cash bins without counts merged into one: same fits, errors, limits and domain."""
+    rng = np.random.default_rng(3)
+    shape = (3, 2, 400)  # (time, energy group, bins)
+    signal = rng.uniform(0.0, 0.05, shape)
+    signal[..., ::7] = 0.0
+    background = rng.uniform(0.01, 0.5, shape)
+    counts = rng.poisson(0.6 * signal + background).astype(float)
+    counts[2, 1] = 0.0  # no counts at all: the minimum sits on the domain bound
+    mask = rng.uniform(size=shape) > 0.1
+    inputs = {
+        "onoff": False,
+        "arrays": {"n": counts, "s": signal, "b": background, "m": mask.astype(float)},
+        "totals": {key: np.zeros(shape[:2]) for key in ("counts", "signal", "background")},
+    }
+    scan = np.linspace(-1.0, 3.0, 5)
+    plain = _solve_fast(inputs, 1.0, 2.0, scan)
+    merged = _solve_fast(inputs, 1.0, 2.0, scan, compress=True)
+    compressed = _compress_cash(inputs["arrays"])
+    assert compressed["n"].shape[-1] < shape[-1] / 2
+    for name in (*POINT_OUTPUTS, "stat_scan"):
+        np.testing.assert_allclose(merged[name], plain[name], rtol=1e-9, atol=1e-12,
+                                   err_msg=name)  # fmt: skip
+    np.testing.assert_array_equal(merged["success"], plain["success"])
+    # the empty group: the norm on the domain bound, -max(b / s) over its bins with signal
+    with_signal = mask[2, 1] & (signal[2, 1] > 0)
+    bound = -np.min(background[2, 1][with_signal] / signal[2, 1][with_signal])
+    np.testing.assert_allclose(merged["norm"][2, 1], bound, rtol=1e-12)
+    assert np.isnan(merged["norm_errn"][2, 1]) and np.isnan(plain["norm_errn"][2, 1])
+
+
+def test_signal_round_off_below_zero_counts_as_zero(joint_maps, monkeypatch):
+    """An FFT convolution leaves values of about -1e-16 where a folded source is ~0."""
+    # the module (gammaxr.models.npred, as an attribute, is the function npred)
+    npred_module = importlib.import_module("gammaxr.models.npred")
+    fold = npred_module.fold
+    models = gaussian_models()
+    faint = fold(joint_maps, models["crab"]).quantile(0.2)
+
+    def rounded(value):
+        def folded(ds, model, **kwargs):
+            signal = fold(ds, model, **kwargs)
+            return signal.where(signal > faint, value)
+
+        return folded
+
+    curves = []
+    for value in (-1e-16, 0.0):
+        monkeypatch.setattr(npred_module, "fold", rounded(value))
+        curves.append(light_curve(joint_maps, models, "crab", [1.0, 10.0]))
+    xr.testing.assert_identical(*curves)
+    assert curves[0].success.all()

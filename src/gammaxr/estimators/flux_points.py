@@ -367,14 +367,52 @@ def _split_models(models: Models, source: str, name: str | None) -> tuple[SkyMod
 # --------------------------------------------------------------------------------------
 
 
-def _energy_first(da: xr.DataArray, like: xr.DataArray) -> np.ndarray:
-    """``da`` broadcast like ``like`` (energy first), as ``(n_energy, rest)`` float64."""
+def _energy_first(da: xr.DataArray, like: xr.DataArray, lead: int = 1) -> np.ndarray:
+    """``da`` broadcast like ``like``, as float64 ``(*like.shape[:lead], rest)``.
+
+    ``like`` has energy first (``lead=1``: ``(n_energy, rest)``), or a batch dim
+    then energy (``lead=2``: ``(n_batch, n_energy, rest)``).
+    """
     values = da.broadcast_like(like).transpose(*like.dims).to_numpy()
-    return np.asarray(values, dtype=np.float64).reshape(values.shape[0], -1)
+    return np.asarray(values, dtype=np.float64).reshape(*values.shape[:lead], -1)
 
 
 def _fit_fast(datasets, groups, models, source, n_sigma, n_sigma_ul, scan) -> dict[str, Any]:
-    from gammaxr.estimators.norm_fit import fit_norm, norm_scan
+    inputs = _fast_inputs(datasets, groups, models, source)
+    return _solve_fast(inputs, n_sigma, n_sigma_ul, scan)
+
+
+def _fast_inputs(
+    datasets: list[tuple[str | None, xr.Dataset]],
+    groups: list[np.ndarray],
+    models: Models,
+    source: str,
+    *,
+    batch_dim: str | None = None,
+) -> dict[str, Any]:
+    """The arrays of the one-parameter fits of every flux-point bin (the fast path).
+
+    Parameters
+    ----------
+    datasets, groups, models, source
+        As in :func:`_fit_fast`: ``(name, dataset)`` pairs, each dataset's
+        reco-energy group edges (indices), the models and the source's name.
+    batch_dim : str, optional
+        A dim of every dataset (e.g. ``obs_id``) along which to fit separately:
+        one problem per entry (a leading batch axis in every array) instead of
+        one whose statistic sums over the dim. Entry ``i`` uses exactly the bins
+        it would use on its own.
+
+    Returns
+    -------
+    dict
+        ``onoff`` (bool: WStat); ``arrays``: ``n`` (counts), ``s`` (source at
+        ``norm = 1``), ``b`` (Cash: everything else predicted), ``m`` (mask,
+        0/1), ``off`` and ``alpha`` (WStat), each ``(*batch, n_groups, n_bins)``;
+        ``totals``: ``counts``, ``signal``, ``background``, each
+        ``(*batch, n_groups)``, summed over the fitted bins (the background over
+        every bin in the mask).
+    """
     from gammaxr.fit.statistics import combined_mask
     from gammaxr.fit.wstat import on_off_alpha
     from gammaxr.models import SkyModel
@@ -387,42 +425,83 @@ def _fit_fast(datasets, groups, models, source, n_sigma, n_sigma_ul, scan) -> di
             "cannot share the fast one-parameter fit; pass reoptimize=True"
         )
     onoff = kinds.pop()
+    lead = 1 if batch_dim is None else 2
     n_groups = len(groups[0]) - 1
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("n", "s", "b", "m", "off", "alpha")}
-    totals = {"counts": np.zeros(n_groups), "signal": np.zeros(n_groups),
-              "background": np.zeros(n_groups)}  # fmt: skip
+    batch: tuple[int, ...] = ()
+    if batch_dim is not None:
+        batch = (datasets[0][1].sizes[batch_dim],)
+    totals = {key: np.zeros((*batch, n_groups)) for key in ("counts", "signal", "background")}
     for (name, ds), index in zip(datasets, groups, strict=True):
         model, others = _split_models(models, source, name)
-        like = ds["counts"].transpose(ENERGY, ...)  # the layout of every array below
+        # the layout of every array below: (batch?, energy, rest)
+        order = (ENERGY, ...) if batch_dim is None else (batch_dim, ENERGY, ...)
+        like = ds["counts"].transpose(*order)
         mask_da = combined_mask(ds)
         mask = (
-            np.ones((like.shape[0], like.size // like.shape[0]))
+            np.ones((*like.shape[:lead], like.size // int(np.prod(like.shape[:lead]))))
             if mask_da is None
-            else _energy_first(mask_da.astype(float), like)
+            else _energy_first(mask_da.astype(float), like, lead)
         )
-        n = np.nan_to_num(_energy_first(like, like))
-        signal = np.zeros_like(n) if model is None else _energy_first(fold(ds, model), like)
+        n = np.nan_to_num(_energy_first(like, like, lead))
+        if model is None:
+            signal = np.zeros_like(n)
+        else:  # >= 0 (an FFT convolution leaves round-off of either sign, ~1e-16)
+            signal = np.maximum(_energy_first(fold(ds, model), like, lead), 0.0)
         if onoff:
             if any(isinstance(m, SkyModel) for m in others.values()):
                 raise ConfigError(
                     "flux_points: other sky models on an on-off dataset need reoptimize=True"
                 )
-            off = _energy_first(ds["counts_off"], like)
-            alpha = _energy_first(on_off_alpha(ds), like)
+            off = _energy_first(ds["counts_off"], like, lead)
+            alpha = _energy_first(on_off_alpha(ds), like, lead)
             background = np.zeros_like(n)
         else:
-            background = _energy_first(npred(ds, others, dataset_name=name), like)
-            # bins without signal are constant in norm: drop them (large maps)
-            keep = np.flatnonzero(np.any((signal * mask) > 0, axis=0))
-            totals["background"] += _group_sums(np.sum(background * mask, axis=1), index)
-            n, signal, background, mask = (a[:, keep] for a in (n, signal, background, mask))
+            background = _energy_first(npred(ds, others, dataset_name=name), like, lead)
+            # bins without signal are constant in norm: drop them (large maps); in a
+            # batch, keep those of any entry and mask out, per entry, those of others
+            own = np.any((signal * mask) > 0, axis=-2)  # (batch?, rest)
+            keep = np.flatnonzero(own.reshape(-1, own.shape[-1]).any(axis=0))
+            totals["background"] += _group_sums(np.sum(background * mask, axis=-1), index)
+            n, signal, background, mask = (a[..., keep] for a in (n, signal, background, mask))
+            mask = mask * own[..., np.newaxis, keep]
             off = alpha = None
-        totals["counts"] += _group_sums(np.sum(n * mask, axis=1), index)
-        totals["signal"] += _group_sums(np.sum(signal * mask, axis=1), index)
+        totals["counts"] += _group_sums(np.sum(n * mask, axis=-1), index)
+        totals["signal"] += _group_sums(np.sum(signal * mask, axis=-1), index)
         gathered = _gather(index, n=n, s=signal, b=background, m=mask, off=off, alpha=alpha)
         for key, value in gathered.items():
             parts[key].append(value)
     arrays = {k: np.concatenate(v, axis=-1) for k, v in parts.items() if v}
+    return {"onoff": onoff, "arrays": arrays, "totals": totals}
+
+
+def _solve_fast(
+    inputs: dict[str, Any],
+    n_sigma: float,
+    n_sigma_ul: float,
+    scan: np.ndarray | None,
+    *,
+    compress: bool = False,
+) -> dict[str, Any]:
+    """Fit the norm of every problem of :func:`_fast_inputs` (one :func:`fit_norm` call).
+
+    ``compress`` (Cash only) first merges, per problem, the bins without counts
+    into one (see :func:`_compress_cash`): the same statistic, summed in
+    another order, so the results change by rounding only, and much faster on
+    maps where few bins have counts.
+
+    Returns
+    -------
+    dict
+        The flux-point quantities (``norm``, errors, ``ts``, ``stat``,
+        ``stat_null``, ``success``, ``counts``, ``npred``, ``npred_excess`` and
+        ``stat_scan`` if ``scan``), each of the problems' batch shape.
+    """
+    from gammaxr.estimators.norm_fit import fit_norm, norm_scan
+
+    onoff, arrays, totals = inputs["onoff"], dict(inputs["arrays"]), inputs["totals"]
+    if compress and not onoff:
+        arrays = _compress_cash(arrays)
     common = {
         "mask": arrays["m"] > 0,
         "counts_off": arrays.get("off"),
@@ -444,14 +523,55 @@ def _fit_fast(datasets, groups, models, source, n_sigma, n_sigma_ul, scan) -> di
     return out
 
 
+def _compress_cash(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cash problems ``(..., K)`` with the bins without counts merged into one per problem.
+
+    Where ``n = 0`` a bin adds ``2 (b + norm s)`` to the Cash statistic, linear
+    in ``norm``: the sum over such bins is one bin with the summed ``b`` and
+    ``s``. The bin without counts that sets the lower bound of ``norm`` (the
+    largest ``-b / s``) stays as it is, so the domain does not change. Bins with
+    counts keep their order; problems are padded (masked) to a common width.
+    """
+    n, s, b, m = (arrays[key] for key in ("n", "s", "b", "m"))
+    shape = n.shape[:-1]
+    n, s, b, m = (a.reshape(-1, a.shape[-1]) for a in (n, s, b, m))
+    used = m > 0
+    empty = used & (n == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(empty & (s > 0), -b / np.where(s > 0, s, 1.0), -np.inf)
+    bound = np.argmax(ratio, axis=1)
+    rows = np.arange(n.shape[0])
+    kept = used & (n > 0)
+    kept[rows, bound] |= np.isfinite(ratio[rows, bound])
+    merged = empty & ~kept
+    order = np.argsort(~kept, axis=1, kind="stable")  # kept bins first, in order
+    width = int(kept.sum(axis=1).max())
+    take = order[:, :width]
+    inside = np.arange(width)[np.newaxis, :] < kept.sum(axis=1)[:, np.newaxis]
+    out = {}
+    for key, values, extra in (
+        ("n", n, np.zeros(n.shape[0])),
+        ("s", s, np.sum(np.where(merged, s, 0.0), axis=1)),
+        ("b", b, np.sum(np.where(merged, b, 0.0), axis=1)),
+        ("m", m, merged.any(axis=1).astype(m.dtype)),
+    ):
+        taken = np.take_along_axis(values, take, axis=1)
+        if key == "m":
+            taken = taken * inside
+        joined = np.concatenate([taken, extra[:, np.newaxis]], axis=1)
+        out[key] = joined.reshape(*shape, width + 1)
+    return out
+
+
 def _group_sums(per_bin: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Sums of ``per_bin`` over the dataset bins ``[index[g], index[g + 1])``."""
-    cumulative = np.concatenate([[0.0], np.cumsum(per_bin)])
-    return cumulative[index[1:]] - cumulative[index[:-1]]
+    """Sums of ``per_bin`` over the dataset bins ``[index[g], index[g + 1])`` (last axis)."""
+    zeros = np.zeros((*per_bin.shape[:-1], 1))
+    cumulative = np.concatenate([zeros, np.cumsum(per_bin, axis=-1)], axis=-1)
+    return cumulative[..., index[1:]] - cumulative[..., index[:-1]]
 
 
 def _gather(index: np.ndarray, **arrays: np.ndarray | None) -> dict[str, np.ndarray]:
-    """``(n_energy, rest)`` arrays regrouped to ``(n_groups, width * rest)``, padded.
+    """``(..., n_energy, rest)`` arrays regrouped to ``(..., n_groups, width * rest)``, padded.
 
     Group ``g`` holds the dataset bins ``[index[g], index[g + 1])``; groups
     narrower than the widest are padded with masked-out bins.
@@ -464,10 +584,10 @@ def _gather(index: np.ndarray, **arrays: np.ndarray | None) -> dict[str, np.ndar
     for key, values in arrays.items():
         if values is None:
             continue
-        taken = values[rows]  # (G, W, rest)
+        taken = np.take(values, rows, axis=-2)  # (..., G, W, rest)
         if key == "m":
             taken = taken * inside[:, :, None]
-        out[key] = taken.reshape(taken.shape[0], -1)
+        out[key] = taken.reshape(*taken.shape[:-3], taken.shape[-3], -1)
     return out
 
 
@@ -606,7 +726,14 @@ def _predicted(cost: Any, ds: xr.Dataset, models: Models, source: str) -> tuple[
 # --------------------------------------------------------------------------------------
 
 
-def _assemble(results, energy_edges, model, n_sigma, n_sigma_ul, scan) -> xr.Dataset:
+def _assemble(
+    results, energy_edges, model, n_sigma, n_sigma_ul, scan, leading: tuple[str, ...] = ()
+) -> xr.Dataset:
+    """The flux-point dataset; ``leading`` names the dims of a batch of them (e.g. ``time``).
+
+    With ``leading``, ``results`` hold arrays ``(*batch, n_energy)`` and every
+    variable gets those dims first (the reference quantities broadcast along them).
+    """
     from gammaxr.io.models_yaml import write_models
     from gammaxr.models import Models
 
@@ -622,20 +749,23 @@ def _assemble(results, energy_edges, model, n_sigma, n_sigma_ul, scan) -> xr.Dat
     }
     norm = np.asarray(results["norm"], dtype=float)
     ts = np.asarray(results["ts"], dtype=float)
+    dims = (*leading, ENERGY)
     variables: dict[str, Any] = {}
     for name in NORM_QUANTITIES:
-        variables[name] = (ENERGY, np.asarray(results[name], float), {"units": ""})
-    variables["ts"] = (ENERGY, ts, {"units": ""})
-    variables["sqrt_ts"] = (ENERGY, np.sign(norm) * np.sqrt(np.maximum(ts, 0.0)), {"units": ""})
+        variables[name] = (dims, np.asarray(results[name], float), {"units": ""})
+    variables["ts"] = (dims, ts, {"units": ""})
+    variables["sqrt_ts"] = (dims, np.sign(norm) * np.sqrt(np.maximum(ts, 0.0)), {"units": ""})
     for name in ("stat", "stat_null", "counts", "npred", "npred_excess"):
-        variables[name] = (ENERGY, np.asarray(results[name], float), {"units": ""})
+        variables[name] = (dims, np.asarray(results[name], float), {"units": ""})
     for name, values in reference.items():
-        variables[name] = (ENERGY, values, {"units": SED_UNITS[name[4:]]})
-    variables["success"] = (ENERGY, np.asarray(results["success"], bool))
+        if leading:
+            values = np.broadcast_to(values, norm.shape).copy()
+        variables[name] = (dims, values, {"units": SED_UNITS[name[4:]]})
+    variables["success"] = (dims, np.asarray(results["success"], bool))
     coords = dict(axis.coords)
     if scan is not None:
         coords["norm_scan"] = ("norm_scan", scan, {"units": ""})
-        variables["stat_scan"] = ((ENERGY, "norm_scan"), results["stat_scan"], {"units": ""})
+        variables["stat_scan"] = ((*dims, "norm_scan"), results["stat_scan"], {"units": ""})
     try:
         yaml_text = write_models(Models([model]))
     except GammaxrError:  # a template model needs files to be written: no YAML then
