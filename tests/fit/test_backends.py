@@ -107,3 +107,47 @@ def test_profile_helpers():
         delta=2.71, direction=+1, step=SIGMA[1],
     )  # fmt: skip
     assert np.isnan(none)
+
+
+def steep(x):
+    """exp(x0) - 10 x0 + (x1 - 1)^2 (minimum at x0 = ln 10), undefined (NaN) above x0 = 5.
+
+    From x0 = -3 the curvature is tiny, so the first Newton step lands at x0 ~ 200.
+    """
+    if x[0] > 5.0:
+        return np.nan
+    return float(np.exp(x[0]) - 10.0 * x[0] + (x[1] - 1.0) ** 2)
+
+
+@pytest.mark.parametrize("backend", ["minuit", "scipy"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_costs_are_rejected_and_the_fit_converges(backend, bad):
+    seen = []
+
+    def cost(x):
+        seen.append(np.array(x))
+        value = steep(x)
+        return bad if np.isnan(value) else value
+
+    result = optimize(cost, [-3.0, 0.0], None, scales=[1.0, 1.0], backend=backend)
+    assert result.success, result.message
+    np.testing.assert_allclose(result.x, [np.log(10.0), 1.0], atol=2e-3)
+    assert result.fun == pytest.approx(10.0 - 10.0 * np.log(10.0), abs=1e-5)
+    assert all(np.isfinite(x).all() for x in seen)  # no NaN proposals reach the cost
+    outside = sum(1 for x in seen if not x[0] <= 5.0)
+    if backend == "minuit":  # MIGRAD did step outside, was turned back, and says so
+        assert outside > 0
+        assert f"; {outside} of " in result.message
+        assert "evaluations had a non-finite cost" in result.message
+    assert np.isfinite(result.covariance).all()
+
+
+@pytest.mark.parametrize("backend", ["minuit", "scipy"])
+def test_a_cost_that_is_never_finite_gives_a_failed_result(backend):
+    result = optimize(lambda x: np.nan, [1.0, 2.0], None, scales=[1.0, 1.0], backend=backend)
+    assert result.success is False
+    assert "ended where the cost is not finite" in result.message
+    assert "left at their start values" in result.message
+    np.testing.assert_array_equal(result.x, [1.0, 2.0])
+    assert np.isnan(result.fun)
+    assert np.isnan(result.covariance).all()

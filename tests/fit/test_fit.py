@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from gammaxr.exceptions import FitError
-from gammaxr.fit import FitResult, MapCost, as_cost, fit
+from gammaxr.fit import BACKENDS, FitResult, MapCost, OptimizeResult, as_cost, fit
+from gammaxr.fit.fit import Problem
 from gammaxr.models import FoVBackgroundModel, Models, Parameter
 
 INDEX, AMPLITUDE = "src.spectral.index", "src.spectral.amplitude"
@@ -231,3 +232,71 @@ def test_as_cost_and_setup_errors(cost, power_law_models, dataset):
         fit(cost, power_law_models(), backend="nope")
     with pytest.raises(FitError, match="has no options"):
         fit(cost, power_law_models(), backend="scipy", strategy=2)
+
+
+# FastPowerLaw's E**(1 - index) overflows at 0.01 TeV for index > ~155 (inf - inf = NaN)
+LOW_EDGES = np.geomspace(0.01, 100.0, 21)
+
+
+@pytest.fixture(scope="module")
+def low_energy_counts(spectrum_dataset, predictor, power_law_models):
+    ds = spectrum_dataset(np.zeros(len(LOW_EDGES) - 1), edges=LOW_EDGES)
+    return np.random.default_rng(0).poisson(predictor(ds)(power_law_models()))
+
+
+@pytest.mark.parametrize("backend", ["minuit", "scipy"])
+def test_fit_through_an_overflowing_model_converges(
+    low_energy_counts, make_cost, fast_models, backend
+):
+    # from far below the data MIGRAD's first steps overshoot into index ~ 1e3,
+    # where the model overflows: those points are rejected, the fit goes on
+    cost = make_cost(low_energy_counts, edges=LOW_EDGES)
+    reference = fit(cost, fast_models(index=2.0, norm=0.1), backend=backend)
+    assert reference.success, reference.message
+    result = fit(cost, fast_models(index=1.0, norm=1e-4), backend=backend)
+    assert result.success, result.message
+    for name in ("src.spectral.index", "src.spectral.norm"):
+        row, expected = result.parameters.loc[name], reference.parameters.loc[name]
+        assert row["value"] == pytest.approx(expected["value"], abs=0.02 * expected["error"])
+        assert row["error"] == pytest.approx(expected["error"], rel=0.02)
+    if backend == "minuit":
+        assert "evaluations had a non-finite cost" in result.message
+
+
+def test_problem_returns_inf_for_non_finite_values_and_overflows(
+    low_energy_counts, make_cost, fast_models
+):
+    problem = Problem(make_cost(low_energy_counts, edges=LOW_EDGES), fast_models())
+    assert np.isfinite(problem(np.array([2.5, 4.0])))
+    # no ParameterError from a NaN proposal, no overflow warning (warnings are errors here)
+    assert problem(np.array([np.nan, 4.0])) == np.inf
+    assert problem(np.array([2.5, np.inf])) == np.inf
+    assert problem(np.array([700.0, 4.0])) == np.inf
+
+
+@pytest.mark.parametrize("backend", ["minuit", "scipy"])
+def test_fit_without_any_finite_cost_fails_clearly(dataset, power_law_models, backend):
+    cost = MapCost(dataset, lambda models: np.full(dataset["counts"].shape, np.nan))
+    models = power_law_models(index=2.2)
+    result = fit(cost, models, backend=backend)
+    assert result.success is False
+    assert "cost is not finite" in result.message
+    assert result.parameters.loc[INDEX, "value"] == 2.2
+    assert np.isnan(result.statistic)
+    assert "FAILED" in repr(result)
+
+
+def test_a_backend_returning_nan_values_gives_a_failed_result(cost, power_law_models, monkeypatch):
+    def broken(cost_fn, x0, bounds, *, scales, errordef=1.0, covariance=True, minos=False):
+        n = len(x0)
+        return OptimizeResult(
+            x=np.full(n, np.nan), fun=np.nan, covariance=np.zeros((n, n)), success=True,
+            message="done", nfev=1, backend="broken",
+        )  # fmt: skip
+
+    monkeypatch.setitem(BACKENDS, "broken", broken)
+    result = fit(cost, power_law_models(index=2.2), backend="broken")
+    assert result.success is False
+    assert "non-finite parameter values" in result.message
+    assert result.parameters.loc[INDEX, "value"] == 2.2
+    assert np.isnan(result.covariance).all()

@@ -566,6 +566,56 @@ def test_joint_form_with_shared_irfs_broadcasts():
     np.testing.assert_allclose(folded.isel(obs_id=1).values, 2 * folded.isel(obs_id=0).values)
 
 
+def test_observations_with_the_same_exposure_and_psf_are_convolved_once():
+    # runs 1, 3 and 4 share exposure and PSF (a light curve's runs); run 2 differs
+    obs = [
+        observation(1, exposure=1e5, sigma=0.1, tstart=1e8),
+        observation(2, exposure=1e5, sigma=0.2, tstart=1.1e8),
+        observation(3, exposure=1e5, sigma=0.1, tstart=1.2e8),
+        observation(4, exposure=1e5, sigma=0.1, tstart=1.3e8),
+    ]
+    joint = concat_observations(obs)
+    temporal = LinearTemporalModel(alpha=1.0, beta=0.01, t_ref=52000.0)
+    model = SkyModel(gauss().spectral, gauss().spatial, temporal, name="g")
+    evaluator = NpredEvaluator(joint)
+    unique, inverse = evaluator._ctx.shared_batches()
+    np.testing.assert_array_equal(unique, [0, 1])
+    np.testing.assert_array_equal(inverse, [0, 1, 0, 0])
+    evaluated = evaluator([model, FoVBackgroundModel("test")])
+    for i, single in enumerate(obs):
+        expected = npred(single, [model, FoVBackgroundModel("test")]).values
+        np.testing.assert_allclose(evaluated.isel(obs_id=i).values, expected, rtol=1e-12)
+    # all alike: one template for every run, broadcast over obs_id
+    same = concat_observations([obs[0], obs[2].assign(edisp=obs[0].edisp)])
+    evaluator = NpredEvaluator(same)
+    unique, inverse = evaluator._ctx.shared_batches()
+    np.testing.assert_array_equal(unique, [0])
+    evaluated = evaluator([model])
+    assert evaluator._sources["g"].template.shape[0] == 1
+    np.testing.assert_array_equal(evaluated.values, npred(same, [model]).values)
+    # every run different: nothing shared
+    assert NpredEvaluator(concat_observations(obs[:2]))._ctx.shared_batches() is None
+
+
+def test_fft_convolution_of_non_negative_images_is_not_negative():
+    rng = np.random.default_rng(9)
+    kernel = np.exp(-0.5 * (np.hypot(*np.mgrid[-6:7, -6:7]) / 2.0) ** 2)[None, None]
+    image = np.zeros((1, 2, 60, 60))
+    image[..., 20:40, 25:45] = rng.uniform(size=(1, 2, 20, 20))
+    full = convolve_full(image, kernel, transforms=KernelTransforms(kernel))
+    assert full.min() == 0.0  # the FFT's round-off below zero is cut
+    from scipy.signal import convolve
+
+    expected = convolve(image[0, 0], kernel[0, 0], mode="full")
+    np.testing.assert_allclose(full[0, 0], expected, rtol=1e-12, atol=1e-14)
+    # an image with negative values keeps its negative results
+    signed = convolve_full(image - 0.5 * (image > 0), kernel)
+    assert signed.min() < -1.0
+    # a non-negative model folds to non-negative counts
+    ds = make_dataset(width=3.0, binsz=0.05, psf_sigma=0.2)
+    assert fold(ds, gauss(sigma=0.4)).values.min() >= 0.0
+
+
 # -- temporal models ----------------------------------------------------------------------
 
 
@@ -905,3 +955,19 @@ def test_spectral_integrals_are_shared_while_the_model_object_is_the_same():
         models = models.with_parameters(**{"a.spectral.index": index})
         np.testing.assert_allclose(a.evaluate(models), npred(ds, models).values, rtol=1e-12)
         np.testing.assert_allclose(b.evaluate(models), 2 * a.evaluate(models), rtol=1e-6)
+
+
+def test_evaluator_recovers_after_an_overflowing_model():
+    # index 2000: 0.5 TeV ** -2000 overflows, the counts of "a" are not finite;
+    # the cached total must not keep them (subtracting inf or NaN leaves NaN)
+    ds = make_dataset(background=True)
+    models = Models([point(name="a"), gauss(name="b"), FoVBackgroundModel("test")])
+    evaluator = NpredEvaluator(ds)
+    evaluator.evaluate(models)
+    overflowing = models.with_parameters(**{"a.spectral.index": 2000.0})
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.isfinite(evaluator.evaluate(overflowing)).all()
+    for index in (2.5, 2.4):  # updated in place from the overflow, then from a finite state
+        changed = models.with_parameters(**{"a.spectral.index": index})
+        expected = npred(ds, changed).values
+        np.testing.assert_allclose(evaluator.evaluate(changed), expected, rtol=1e-12)

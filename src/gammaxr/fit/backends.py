@@ -23,7 +23,11 @@ when its backend runs.
     profile-likelihood crossings (:func:`profile_crossing`), what MINOS computes.
 
 A fit that does not converge is *reported* (``success=False`` and the
-optimiser's message), never raised.
+optimiser's message), never raised. Where the cost is not finite (models that
+overflow far from the data) or the optimiser proposes a non-finite value, the
+optimiser sees :data:`PENALTY` and backs off; the message counts such points,
+and a minimisation that ends at one fails with the parameters of the lowest
+finite cost it found.
 """
 
 from __future__ import annotations
@@ -120,15 +124,52 @@ class Backend(Protocol):
         """Minimise ``cost_fn`` from ``x0`` within ``bounds``."""
 
 
+#: What a backend's function returns where the cost is not finite (the models
+#: overflow outside their domain, e.g. a power law of index 700) or where the
+#: optimiser proposes a non-finite value: a large *finite* value. MIGRAD's line
+#: search then backs off from the step; given NaN or inf instead, MINUIT goes on
+#: to propose NaN parameter values.
+PENALTY = 1e30
+
+
 class _Counted:
-    """``cost_fn`` in scaled factors ``z`` (``x = z * scales``), counting calls."""
+    """``cost_fn`` in scaled factors ``z`` (``x = z * scales``), counting calls.
+
+    Non-finite ``z`` (not passed on to ``cost_fn``) and non-finite costs give
+    :data:`PENALTY`; ``n_bad`` counts them. ``best_z`` / ``best_fun`` keep the
+    lowest finite cost seen (``best_z`` is None until there is one).
+    """
 
     def __init__(self, cost_fn: CostFunction, scales: np.ndarray, offset: float = 0.0) -> None:
         self.cost_fn, self.scales, self.offset, self.nfev = cost_fn, scales, offset, 0
+        self.n_bad = 0
+        self.best_z: np.ndarray | None = None
+        self.best_fun = math.inf
 
     def __call__(self, z: np.ndarray) -> float:
         self.nfev += 1
-        return float(self.cost_fn(np.asarray(z, dtype=float) * self.scales)) - self.offset
+        z = np.asarray(z, dtype=float)
+        value = float(self.cost_fn(z * self.scales)) if np.isfinite(z).all() else math.nan
+        if not math.isfinite(value):
+            self.n_bad += 1
+            return PENALTY
+        value -= self.offset
+        if value < self.best_fun:
+            self.best_z, self.best_fun = z.copy(), value
+        return value
+
+    def outside(self, z: np.ndarray, value: float) -> bool:
+        """Whether ``(z, value)`` is a penalised point (outside the cost's finite domain)."""
+        return not (np.isfinite(z).all() and value < 0.5 * PENALTY)
+
+    def note(self) -> str:
+        """What to add to a message about rejected evaluations ('' if none)."""
+        if not self.n_bad:
+            return ""
+        return (
+            f"; {self.n_bad} of {self.nfev} evaluations had a non-finite cost or parameter "
+            "value (outside the models' domain) and were rejected"
+        )
 
 
 def _as_bounds(bounds: Any, n: int) -> np.ndarray:
@@ -215,6 +256,15 @@ def optimize_minuit(
     m.migrad(ncall=max_calls)
     success = bool(m.fmin.is_valid)
     message = _minuit_message(m.fmin)
+    z, fval = np.array(m.values), float(m.fval)
+    if fcn.outside(z, fval):
+        success = False
+        message = _outside_message(fcn, "MIGRAD", x0, scales)
+        if fcn.best_z is not None:
+            z, fval = fcn.best_z, fcn.best_fun
+            m.values = z
+    else:
+        message += fcn.note()
     n = len(x0)
     cov = np.full((n, n), np.nan)
     if covariance and success:
@@ -232,9 +282,11 @@ def optimize_minuit(
             error = m.merrors[name]
             if error.is_valid:
                 lo[i], hi[i] = -error.lower * scales[i], error.upper * scales[i]
+    if fcn.outside(z, fval):  # not even the start was finite
+        z, fval = np.asarray(x0, dtype=float) / scales, math.nan
     return OptimizeResult(
-        x=np.array(m.values) * scales,
-        fun=float(m.fval),
+        x=z * scales,
+        fun=fval,
         covariance=cov,
         success=success,
         message=message,
@@ -242,6 +294,20 @@ def optimize_minuit(
         backend="minuit",
         errors_lo=lo,
         errors_hi=hi,
+    )
+
+
+def _outside_message(fcn: _Counted, name: str, x0: np.ndarray, scales: np.ndarray) -> str:
+    """The message of a minimisation that ended where the cost is not finite."""
+    if fcn.best_z is None:
+        where = "no evaluation gave a finite cost: the parameters are left at their start values"
+        if not np.isfinite(np.asarray(x0, dtype=float)).all():
+            where = "the start values are not finite"
+    else:
+        where = "the parameters are those of the lowest finite cost found"
+    return (
+        f"{name} did not converge: it ended where the cost is not finite (the models left "
+        f"their domain, e.g. an overflowing spectrum); {where}{fcn.note()}"
     )
 
 
@@ -315,7 +381,9 @@ def optimize_scipy(
     x_bounds = _as_bounds(bounds, len(x0))
     z0 = np.asarray(x0, dtype=float) / scales
     fcn = _Counted(cost_fn, scales)
-    fcn.offset = fcn(z0)
+    start = fcn(z0)
+    fcn.offset = start if start < 0.5 * PENALTY else 0.0
+    fcn.best_fun -= fcn.offset
     opts = dict(options or {})
     if max_calls is not None:
         opts["maxfun" if method.upper() == "L-BFGS-B" else "maxiter"] = int(max_calls)
@@ -324,20 +392,25 @@ def optimize_scipy(
         for a, b in x_bounds / scales[:, None]
     ]
     res = scipy.optimize.minimize(fcn, z0, method=method, bounds=z_bounds, tol=tol, options=opts)
-    x = np.clip(res.x * scales, x_bounds[:, 0], x_bounds[:, 1])
+    z, fun_z = np.asarray(res.x, dtype=float), float(res.fun)
     success, message = bool(res.success), str(res.message)
+    if fcn.outside(z, fun_z):
+        success = False
+        message = _outside_message(fcn, "scipy.optimize.minimize", x0, scales)
+        z, fun_z = (z0, math.nan) if fcn.best_z is None else (fcn.best_z, fcn.best_fun)
+    else:
+        message += fcn.note()
+    x = np.clip(z * scales, x_bounds[:, 0], x_bounds[:, 1])
     n = len(x0)
     cov = np.full((n, n), np.nan)
     if covariance and success:
-        hessian = numerical_hessian(
-            fcn, res.x, bounds=x_bounds / scales[:, None], errordef=errordef
-        )
+        hessian = numerical_hessian(fcn, z, bounds=x_bounds / scales[:, None], errordef=errordef)
         try:
             np.linalg.cholesky(hessian)
             cov = 2.0 * errordef * np.linalg.inv(hessian) * np.outer(scales, scales)
         except np.linalg.LinAlgError:
             message += "; Hessian not positive definite: no covariance"
-    fun = float(res.fun) + fcn.offset
+    fun = fun_z + fcn.offset
     lo, hi = np.full(n, np.nan), np.full(n, np.nan)
     if minos and success:
         sigma = np.sqrt(np.diag(cov))

@@ -229,10 +229,17 @@ class MapCost(Cost):
         return self.predictor(models)
 
     def __call__(self, models: Models) -> float:
-        """The statistic (float64) for ``models``."""
+        """The statistic (float64) for ``models``: +inf where the prediction is not finite.
+
+        A prediction that overflows (a spectrum far outside its usual domain)
+        would give NaN (``inf - inf`` in Cash); the cost is then +inf, so an
+        optimiser sees a failed step rather than an undefined one.
+        """
         if self._incremental is not None and self._kernel is cash_terms:
-            return self._tiled_cash(models)
-        return self._sum(self._kernel, self.npred(models))
+            value = self._tiled_cash(models)
+        else:
+            value = self._sum(self._kernel, self.npred(models))
+        return value if not math.isnan(value) else math.inf
 
     def _tiled_cash(self, models: Models) -> float:
         """Cash summed per tile; only the tiles where the prediction changed are summed again."""

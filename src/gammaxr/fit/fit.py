@@ -120,8 +120,18 @@ class Problem:
         return self.models.with_values(self.groups, x)
 
     def __call__(self, x: np.ndarray) -> float:
-        """The cost at ``x``."""
-        return self.cost(self.models_at(x))
+        """The cost at ``x``; inf where ``x`` or the cost is not finite.
+
+        A non-finite ``x`` builds no models. Overflows in the models (which an
+        optimiser exploring far from the data can cause) are silent: the
+        backends reject such points and count them in their message.
+        """
+        x = np.asarray(x, dtype=float)
+        if not np.isfinite(x).all():
+            return math.inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = float(self.cost(self.models_at(x)))
+        return value if math.isfinite(value) else math.inf
 
     def minimize(self, backend: str, **options: Any) -> OptimizeResult:
         """Run ``backend`` from ``x0`` (nothing to do when no parameter is free)."""
@@ -137,7 +147,15 @@ class Problem:
             options.setdefault("steps", self.steps)
         if "names" in _keywords(func):
             options.setdefault("names", self.names)
-        return func(self, self.x0, self.bounds, scales=self.scales, **options)
+        result = func(self, self.x0, self.bounds, scales=self.scales, **options)
+        if not np.isfinite(result.x).all():  # a backend that does not guard against it
+            n = len(self.x0)
+            result = replace(
+                result, x=self.x0, fun=math.nan, covariance=np.full((n, n), np.nan),
+                success=False, message=f"{result.message}; the backend returned non-finite "
+                "parameter values: the parameters are left at their start values",
+            )  # fmt: skip
+        return result
 
 
 def _keywords(func: Any) -> set[str]:

@@ -9,6 +9,7 @@ handled as maps of one pixel.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -204,6 +205,8 @@ class FoldingContext:
         self._kernel: np.ndarray | None = None
         self._kernel_radius = 0.0
         self._transforms: KernelTransforms | None = None
+        self._shared: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not yet known
+        self._shared_kernel: tuple[np.ndarray, KernelTransforms] | None = None
         self._times = self._time_bounds(ds)
         self._times_in_scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -331,13 +334,66 @@ class FoldingContext:
             return 0, 0
         return (kernel.shape[-2] - 1) // 2, (kernel.shape[-1] - 1) // 2
 
-    def convolve(self, image: np.ndarray, support: Box, box: Box) -> np.ndarray:
+    def shared_batches(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Batch rows (observations) with the same exposure and PSF kernel, bit for bit.
+
+        Returns ``(unique, inverse)``: one batch row per group of equal rows
+        (``unique``, increasing) and the group of every row (``inverse``, so
+        that row ``b`` equals row ``unique[inverse[b]]``); None when there is
+        one row or every row differs, or when the exposure is not a numpy
+        array. A template of exposure x spatial fraction convolved with the
+        PSF is then the same for every row of a group: observations with the
+        same pointing, livetime and IRFs (a light curve's runs) are convolved
+        once. Found once (a hash of each row's bytes, confirmed exactly).
+        """
+        if self._shared is False:
+            self._shared = self._find_shared_batches()
+        return self._shared  # type: ignore[return-value]
+
+    def _find_shared_batches(self) -> tuple[np.ndarray, np.ndarray] | None:
+        exposure, kernel = self._exposure, self.kernel
+        if not isinstance(exposure, np.ndarray):
+            return None
+        rows = [exposure] if kernel is None else [exposure, kernel]
+        n_batch = max(array.shape[0] for array in rows)
+        if n_batch == 1:
+            return None
+        rows = [np.ascontiguousarray(array) for array in rows]
+
+        def row(array: np.ndarray, b: int) -> np.ndarray:
+            return array[b if array.shape[0] > 1 else 0]
+
+        groups: dict[tuple[bytes, ...], list[int]] = {}
+        inverse = np.empty(n_batch, dtype=np.intp)
+        unique: list[int] = []
+        for b in range(n_batch):
+            key = tuple(
+                hashlib.blake2b(row(array, b).data, digest_size=16).digest() for array in rows
+            )
+            candidates = groups.setdefault(key, [])
+            for group in candidates:
+                first = unique[group]
+                if all(np.array_equal(row(a, b), row(a, first)) for a in rows):
+                    inverse[b] = group
+                    break
+            else:
+                candidates.append(len(unique))
+                inverse[b] = len(unique)
+                unique.append(b)
+        if len(unique) == n_batch:
+            return None
+        return np.array(unique, dtype=np.intp), inverse
+
+    def convolve(
+        self, image: np.ndarray, support: Box, box: Box, *, shared: bool = False
+    ) -> np.ndarray:
         """PSF-convolve images that are zero outside ``support``, onto ``box``.
 
         ``image`` is ``(B, T, h_s, w_s)`` on the pixels of ``support``; the
         result is ``(B', T, h, w)`` on ``box``, which must lie within
         ``support`` grown by the kernel's half sizes (and contain ``support``
-        when there is no PSF).
+        when there is no PSF). With ``shared``, ``image`` holds the batch rows
+        ``unique`` of :meth:`shared_batches` only, convolved with their kernels.
         """
         kernel = self.kernel
         if kernel is None:
@@ -345,8 +401,15 @@ class FoldingContext:
             rows, cols = support.offset_in(box)
             out[:, :, rows, cols] = image
             return out
+        transforms = self._transforms
+        if shared and kernel.shape[0] > 1:
+            if self._shared_kernel is None:
+                unique = self.shared_batches()[0]  # type: ignore[index]
+                sub = np.ascontiguousarray(kernel[unique])
+                self._shared_kernel = (sub, KernelTransforms(sub))
+            kernel, transforms = self._shared_kernel
         hy, hx = self.kernel_half_sizes
-        full = convolve_full(image, kernel, transforms=self._transforms)
+        full = convolve_full(image, kernel, transforms=transforms)
         y0, x0 = box.y0 - (support.y0 - hy), box.x0 - (support.x0 - hx)
         return full[..., y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]]
 

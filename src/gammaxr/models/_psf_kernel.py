@@ -289,6 +289,8 @@ class KernelTransforms:
         first = np.unique(inverse, return_index=True)[1]
         self._unique = flat[first]
         self._inverse = inverse.reshape(kernel.shape[:-2])
+        #: Whether no kernel value is negative (nor NaN).
+        self.nonnegative = bool(np.min(kernel) >= 0)
 
     def __call__(self, fshape: tuple[int, int]) -> np.ndarray:
         """The kernel's ``rfft2`` zero-padded to ``fshape``."""
@@ -331,7 +333,10 @@ def convolve_full(
     neighbours) are convolved directly, as a weighted sum of shifted kernels
     gathered in one array operation; others by real FFT (``scipy.fft``),
     zero-padded to a fast length. The choice minimises an estimate of the
-    work.
+    work. When neither the images nor the kernels have negative values, the
+    FFT's round-off below zero (about ``-1e-16`` of the peak, where the
+    convolution is zero) is set to zero: the result is then never negative,
+    as the direct sum's is.
     """
     ky, kx = kernel.shape[-2:]
     h, w = image.shape[-2:]
@@ -357,8 +362,15 @@ def convolve_full(
         spectrum *= kernel_ft
     else:
         spectrum = spectrum * kernel_ft
-    full = scipy.fft.irfft2(spectrum, s=fshape, axes=(-2, -1))
-    return full[..., : out_shape[0], : out_shape[1]]
+    full = scipy.fft.irfft2(spectrum, s=fshape, axes=(-2, -1))[..., : out_shape[0], : out_shape[1]]
+    # a non-negative image and kernel have a non-negative convolution: what the FFT
+    # leaves below zero (about -1e-16 of the peak) is round-off, set to 0
+    kernel_nonnegative = (
+        transforms.nonnegative if transforms is not None else bool(np.min(kernel) >= 0)
+    )
+    if kernel_nonnegative and np.min(image) >= 0:
+        np.maximum(full, 0.0, out=full)
+    return full
 
 
 def _convolve_sparse(image: np.ndarray, kernel: np.ndarray, nonzero: np.ndarray) -> np.ndarray:

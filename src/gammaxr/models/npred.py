@@ -487,7 +487,8 @@ class _SourceCache:
 
     spatial: SpatialModel | None
     box: Box | None
-    template: np.ndarray | None = None  # (B, T, h, w): PSF-convolved exposure x fraction
+    # (B, T, h, w), or (1, T, h, w) when the batch rows share it: PSF-convolved exposure x fraction
+    template: np.ndarray | None = None
     flux: np.ndarray | None = None  # (B, T)
     counts: np.ndarray | None = None  # (B, E, h, w)
     counts_range: tuple[float, float] = (0.0, 0.0)  # see _range
@@ -806,7 +807,10 @@ class NpredEvaluator:
                 return None
             old_low, old_peak = old.counts_range
             new_low, new_peak = new.counts_range
+            # non-finite counts (an overflowing model: subtracting them leaves NaN),
             # negative counts (beyond FFT rounding) or a large drop: sum afresh
+            if not all(map(math.isfinite, (old_low, old_peak, new_low, new_peak))):
+                return None
             if min(old_low, new_low) < 0 or old_peak > DROP_GUARD * new_peak:
                 return None
         total = self._total
@@ -874,7 +878,15 @@ class NpredEvaluator:
         if spatial is None:
             return exposure.copy()
         fraction = ctx.spatial_fraction(spatial, support)
-        return ctx.convolve(exposure * fraction, support, box)
+        shared = ctx.shared_batches()
+        if shared is None:
+            return ctx.convolve(exposure * fraction, support, box)
+        # observations with the same exposure and PSF: one convolution per group
+        unique, inverse = shared
+        if exposure.shape[0] > 1:
+            exposure = exposure[unique]
+        template = ctx.convolve(exposure * fraction, support, box, shared=True)
+        return template if len(unique) == 1 else template[inverse]
 
 
 def _range(low: float, high: float) -> tuple[float, float]:
@@ -906,8 +918,8 @@ def _same(a: SpatialModel | None, b: SpatialModel | None) -> bool:
 
 def _proportion(new: np.ndarray, old: np.ndarray) -> float | None:
     """``c`` if ``new == c * old`` within :data:`PROPORTIONAL_RTOL` everywhere, else None."""
-    index = np.unravel_index(np.argmax(np.abs(old)), old.shape)
-    if old[index] == 0 or not np.all(np.isfinite(new)):
+    index = np.unravel_index(np.argmax(np.abs(old)), old.shape)  # (the first NaN if any)
+    if old[index] == 0 or not math.isfinite(old[index]) or not np.all(np.isfinite(new)):
         return None
     factor = float(new[index] / old[index])
     if not math.isfinite(factor):
