@@ -33,7 +33,10 @@ against the serial path (``make_map_dataset`` per run, folded with
                   ``MapDatasetMaker(selection=["counts", "exposure", "background"])``).
 
 Modes: ``serial`` (``make_map_dataset`` per run, in turn, folded with
-``stack_pair``), ``threads`` (``reduce_observations``, Dask's threaded scheduler,
+``stack_pair``), ``serial-nocache`` (the same with the cache of parsed IRFs
+turned off, ``gammaxr.io.gadf.irf.set_irf_cache_size(0)``: ``a3d`` reduces one
+run, whose IRF file the cache then reads once, ten times; each H.E.S.S. run has
+its own IRFs), ``threads`` (``reduce_observations``, Dask's threaded scheduler,
 2 threads), and with ``--modes`` also ``processes`` (Dask's multiprocessing
 scheduler on a started pool of 2 processes that have imported gammaxr) and
 ``distributed`` (a ``LocalCluster`` of 2 worker processes x 1 thread, start-up
@@ -82,8 +85,8 @@ RESULTS = HERE / "results"
 HESS_CASES = ("hess-1", "hess-4", "hess-16", "hess-21", "hess-all")
 A3D_CASES = ("a3d-full", "a3d-maps")
 CASES = HESS_CASES + A3D_CASES
-MODES = ("serial", "threads", "processes", "distributed")
-DEFAULT_MODES = ("serial", "threads")
+MODES = ("serial", "serial-nocache", "threads", "processes", "distributed")
+DEFAULT_MODES = ("serial", "serial-nocache", "threads")
 # Modes whose work runs in other processes: tracemalloc would see the main process only.
 MULTIPROCESS = ("processes", "distributed")
 CRAB_RUNS = (23523, 23526, 23559, 23592)
@@ -181,7 +184,7 @@ def run_case(data: Path, case: str, mode: str, client=None) -> dict:
         plan = [([A3D_OBS_ID] * A3D_N_OBS, a3d_geometry(), options)]
     summaries = []
     for ids, geom, options in plan:
-        if mode == "serial":
+        if mode in ("serial", "serial-nocache"):
             # One observation object at a time, so that runs are freed as they are stacked.
             datasets = (make_map_dataset(store.observation(i), geom, **options) for i in ids)
             if len(ids) > 1:
@@ -272,6 +275,10 @@ def one_run(data: Path, case: str, mode: str, trace: bool) -> dict:
     extra: dict = {}
     client = cluster = pool = None
     config = {}
+    if mode == "serial-nocache":
+        from gammaxr.io.gadf.irf import set_irf_cache_size
+
+        set_irf_cache_size(0)
     if mode == "distributed":
         from distributed import Client, LocalCluster
 
@@ -499,7 +506,7 @@ def markdown(report: dict) -> str:
         n = runs[0]["summary"]["n_obs"]
         wall, cpu = best(runs, "seconds"), best(runs, "cpu_seconds")
         serial = best(cases[case]["serial"]["runs"], "seconds")
-        speedup = f"{serial / wall:.2f}x" if mode != "serial" else ""
+        speedup = f"{serial / wall:.2f}x" if not mode.startswith("serial") else ""
         return (
             f"| {case} | {n} | {mode} | {wall:.2f} s | {cpu:.2f} s | {wall / n * 1e3:.0f} ms | "
             f"{speedup} | {memory_text(entry)} | {trace_text(entry)} |"
@@ -510,6 +517,9 @@ def markdown(report: dict) -> str:
             lines += [row(case, mode) for mode in MODES if mode in cases[case]]
     lines += [
         "",
+        "*serial-nocache*: serial with the cache of parsed IRFs off (each observation reads and "
+        "parses its IRFs; every H.E.S.S. run has its own, so the cache matters for the a3d cases, "
+        "which reduce one run ten times); "
         "*processes*: Dask's multiprocessing scheduler on a started pool of 2 worker processes; "
         "*distributed*: a `LocalCluster` of 2 worker processes x 1 thread (start-up excluded: "
         + ", ".join(
@@ -586,14 +596,16 @@ def markdown(report: dict) -> str:
                 "",
                 "Ratios gammaxr / Gammapy (below 1: gammaxr is faster or smaller):",
                 "",
-                "| case | wall serial | CPU serial | wall threads / Gammapy serial "
+                "| case | wall serial | CPU serial | CPU serial, no IRF cache "
+                "| wall threads / Gammapy serial "
                 "| fastest gammaxr parallel mode / Gammapy n_jobs=2 (wall) "
                 "| peak RSS − before, serial | tracemalloc, serial |",
-                "|---|---|---|---|---|---|---|",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for case, r in ratios.items():
                 lines.append(
                     f"| {case} | {r['wall_serial']:.3f} | {r['cpu_serial']:.3f} | "
+                    f"{_fmt(r.get('cpu_serial_nocache'))} | "
                     f"{r['wall_threads_vs_gammapy_serial']:.3f} | "
                     f"{_fmt(r.get('wall_fastest_parallel_vs_gammapy_parallel'))} | "
                     f"{_fmt(r.get('rss_increase_serial'))} | {_fmt(r.get('tracemalloc_serial'))} |"
@@ -663,6 +675,10 @@ def ratios_to_gammapy(cases: dict, gammapy: dict) -> tuple[dict, dict]:
             "wall_threads_vs_gammapy_serial": best(ours_threads["runs"], "seconds")
             / best(theirs["runs"], "seconds"),
         }
+        if "serial-nocache" in cases[case]:
+            r["cpu_serial_nocache"] = best(
+                cases[case]["serial-nocache"]["runs"], "cpu_seconds"
+            ) / best(theirs["runs"], "cpu_seconds")
         parallel = gammapy.get(f"{name}-parallel")
         if parallel:
             fastest = min(
@@ -757,8 +773,11 @@ def main(argv: list[str] | None = None) -> None:
         if differ:
             raise RuntimeError(f"{case}: the stacked sums of {list(sums)} differ ({differ})")
     if gammapy_runs:
-        # Gammapy run interleaved with gammaxr: these replace results/reduce_gammapy.json.
+        # Gammapy run interleaved with gammaxr: these replace results/reduce_gammapy.json
+        # (with --update, only the Gammapy cases run now are replaced).
         gammapy = {"interleaved": True, "cases": {}}
+        if args.update and report.get("gammapy", {}).get("interleaved"):
+            gammapy["cases"] = dict(report["gammapy"]["cases"])
         for name, name_runs in gammapy_runs.items():
             entry = {"runs": name_runs, "summary": name_runs[0]["summary"]}
             if not args.no_trace:

@@ -657,3 +657,33 @@ def test_bin_events_equals_histogramdd(events_factory, case):
 )
 def test_selections_match_gammapy(crab_obs, select, expected):
     assert len(select(crab_obs.events)) == expected
+
+
+def test_regular_bin_index_is_the_search_exactly():
+    """The arithmetic bin of evenly (or log-) spaced edges is searchsorted's, edges included."""
+    from gammaxr.data.events import _bin_index
+
+    def searched(values, bin_edges):
+        index = np.searchsorted(bin_edges, values, side="right") - 1
+        index[values == bin_edges[-1]] = bin_edges.size - 2
+        index[(values < bin_edges[0]) | (values > bin_edges[-1]) | ~np.isfinite(values)] = -1
+        return index
+
+    rng = np.random.default_rng(7)
+    cases = [
+        np.linspace(-5.0, 5.0, 201),
+        np.linspace(83.633 - 2.0, 83.633 + 2.0, 201),
+        gx.conventions.edges(gx.energy_axis(0.5, 50, per_decade=10), "energy"),
+        gx.conventions.edges(gx.energy_axis(0.1, 10, nbin=10), "energy"),
+        np.geomspace(0.03, 300, 41).astype(np.float32).astype(float),
+        np.sort(rng.uniform(0, 10, 30)),  # irregular: searched
+    ]
+    for bin_edges in cases:
+        width = bin_edges[-1] - bin_edges[0]
+        values = np.concatenate([
+            rng.uniform(bin_edges[0] - 0.1 * width, bin_edges[-1] + 0.1 * width, 20000),
+            bin_edges, np.nextafter(bin_edges, np.inf), np.nextafter(bin_edges, -np.inf),
+            [np.nan, np.inf, -np.inf, 0.0, -1.0],
+        ])  # fmt: skip
+        values = np.concatenate([values, values.astype(np.float32).astype(float)])
+        np.testing.assert_array_equal(_bin_index(values, bin_edges), searched(values, bin_edges))

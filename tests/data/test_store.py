@@ -204,3 +204,18 @@ def test_store_fails_only_on_the_missing_file(crab_store, tmp_path):
     assert str(missing) in str(info.value)
     # Other runs of the same store are not affected.
     assert len(store.observation(23523).events) == 7613
+
+
+def test_observation_rows_equal_a_table_filter(crab_store):
+    """The per-id row lookup gives the rows a pandas filter gives, in table order."""
+    shuffled = gx.DataStore(
+        crab_store.obs_table.iloc[::-1], crab_store.hdu_table.sample(frac=1, random_state=2)
+    )
+    for obs_id in crab_store.obs_ids:
+        obs = shuffled.observation(obs_id)
+        table = shuffled.hdu_table
+        expected = table[table["obs_id"] == obs_id].reset_index(drop=True)
+        pd.testing.assert_frame_equal(obs.hdus, expected)
+        assert obs.info == crab_store.obs_table.loc[obs_id].to_dict()
+        row = expected[expected.hdu_type == "aeff"].iloc[0]
+        assert obs.location("aeff") == (Path(row["path"]), row["hdu_name"], "aeff_2d")

@@ -590,3 +590,74 @@ def test_cta_prod5_irfs(data_dir, site, hdu):
     check_irf(result, path, hdu, hdu_class, order)
     if hdu_class == "bkg_3d":
         assert dict(result.sizes) == {"energy": 21, "fov_lat": 60, "fov_lon": 60}
+
+
+# --- the cache of parsed IRFs -----------------------------------------------------------
+
+
+@pytest.fixture
+def irf_cache():
+    """The IRF cache, emptied before and reset after the test."""
+    from gammaxr.io.gadf.irf import IRF_CACHE_SIZE, set_irf_cache_size
+
+    set_irf_cache_size(IRF_CACHE_SIZE)
+    yield set_irf_cache_size
+    set_irf_cache_size(IRF_CACHE_SIZE)
+
+
+def test_cached_irfs_are_shared_read_only_and_own_their_attrs(tmp_path, irf_cache):
+    irf = write_irf_file(tmp_path / "edisp.fits", "edisp_2d", rng=11)
+    first = read_irf(irf.path, "EDISP")
+    second = read_irf(irf.path, "EDISP")
+    assert first is not second and first.identical(second)
+    assert np.shares_memory(first.values, second.values)  # parsed once
+    for da in (first, first.coords["migra_lo"]):
+        assert not da.values.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            da.values[...] = 0
+    first.attrs["obs_id"] = 7
+    first.coords["offset"].attrs["note"] = "changed"
+    third = read_irf(irf.path, "EDISP")
+    assert "obs_id" not in third.attrs and "note" not in third.coords["offset"].attrs
+    writable = third.copy()  # a deep copy is writable
+    writable.values[...] = 0
+    assert read_irf(irf.path, "EDISP").identical(second)
+
+
+def test_cache_off_reads_the_same_irf_every_time(tmp_path, irf_cache):
+    irf = write_irf_file(tmp_path / "bkg.fits", "bkg_3d", rng=12)
+    cached = read_irf(irf.path, "BKG")
+    irf_cache(0)
+    fresh = [read_irf(irf.path, "BKG") for _ in range(2)]
+    assert not np.shares_memory(fresh[0].values, fresh[1].values)
+    assert fresh[0].identical(cached) and fresh[1].identical(cached)
+    with pytest.raises(ValueError, match="integer >= 0"):
+        irf_cache(-1)
+
+
+def test_a_rewritten_irf_file_is_read_again(tmp_path, irf_cache):
+    path = tmp_path / "aeff.fits"
+
+    def cell(written):
+        return np.sort(written.data["EFFAREA"].ravel())
+
+    old = write_irf_file(path, "aeff_2d", rng=13)
+    np.testing.assert_allclose(np.sort(read_irf(path, "AEFF").values.ravel()), cell(old))
+    new = write_irf_file(path, "aeff_2d", rng=14)
+    assert not np.allclose(cell(new), cell(old))
+    np.testing.assert_allclose(np.sort(read_irf(path, "AEFF").values.ravel()), cell(new))
+
+
+def test_observations_sharing_an_irf_file_parse_it_once(tmp_path, irf_cache):
+    from gammaxr.testing import write_datastore
+
+    written = write_datastore(tmp_path / "store", (1, 2), shared_irf_file=True, rng=15)
+    store = gx.open_datastore(written.folder)
+    first, second = store.observation(1), store.observation(2)
+    assert first.location("aeff")[0] == second.location("aeff")[0]
+    assert np.shares_memory(first.aeff.values, second.aeff.values)
+    assert (first.aeff.attrs["obs_id"], second.aeff.attrs["obs_id"]) == (1, 2)
+    irf_cache(0)
+    third = store.observation(1)
+    assert not np.shares_memory(third.aeff.values, first.aeff.values)
+    assert third.aeff.identical(first.aeff)

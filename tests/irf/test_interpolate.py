@@ -195,3 +195,64 @@ def test_non_positive_log_nodes_fail(aeff):
 def test_wrong_units_fail(aeff):
     with pytest.raises(UnitError):
         interpolate(aeff, offset=xr.DataArray(1.0, attrs={"units": "TeV"}))
+
+
+# --- the numpy kernel: the outer-product path gives the general path's numbers ---------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fill_value", [None, np.nan])
+def test_outer_path_is_the_general_path_bit_for_bit(dtype, fill_value):
+    from gammaxr.irf._interpolate import interpolate_array
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        k = int(rng.integers(1, 4))
+        core = tuple(int(n) for n in rng.integers(1, 6, k))
+        batch = tuple(int(n) for n in rng.integers(1, 4, int(rng.integers(0, 3))))
+        values = rng.normal(size=batch + core).astype(dtype)
+        nodes = [np.cumsum(rng.uniform(0.1, 2, n)) for n in core]
+        log = [bool(rng.integers(2)) for _ in core]
+        n_points = (3, 4)
+        # values vary on the batch axes, the points on two new axes after them
+        pad = (np.newaxis,) * len(batch)
+        points = [
+            rng.uniform(x[0] - 1, x[-1] + 1, n_points)[pad] if not use_log else
+            np.exp(rng.uniform(np.log(x[0]) - 1, np.log(x[-1]) + 1, n_points))[pad]
+            for x, use_log in zip(nodes, log, strict=True)
+        ]  # fmt: skip
+        grid = values.reshape(batch + (1, 1) + core)
+        outer = interpolate_array(grid, points, nodes, log, fill_value=fill_value)
+        full_shape = batch + n_points
+        general = interpolate_array(  # points broadcast over the batch: the general path
+            grid, [np.broadcast_to(p, full_shape).copy() for p in points], nodes, log,
+            fill_value=fill_value,
+        )  # fmt: skip
+        assert outer.shape == general.shape == full_shape
+        np.testing.assert_array_equal(outer, general)
+
+
+def test_interpolate_array_is_interpolate(cube):
+    from gammaxr.irf._interpolate import interpolate_array, node_values
+
+    rng = np.random.default_rng(6)
+    energy = np.exp(rng.uniform(*np.log(cube.energy_true.values[[0, -1]]), 7))
+    offset = rng.uniform(0, 2.5, (5, 6))
+    expected = interpolate(
+        cube,
+        energy_true=xr.DataArray(energy, dims="e"),
+        offset=xr.DataArray(offset, dims=("y", "x")),
+    ).transpose("e", "migra", "y", "x")
+    nodes = [node_values(cube, dim) for dim in ("energy_true", "offset")]
+    values = cube.transpose("migra", "energy_true", "offset").values
+    got = interpolate_array(
+        values[np.newaxis, :, np.newaxis, np.newaxis],
+        [energy[:, None, None, None], offset[None, None]],
+        [n for n, _ in nodes],
+        [log for _, log in nodes],
+    )
+    np.testing.assert_array_equal(got, expected.values)
+    with pytest.raises(GeometryError, match="not strictly increasing"):
+        node_values(cube.isel(offset=[1, 0]), "offset")
+    with pytest.raises(DimensionError, match="no index coordinate"):
+        node_values(cube.drop_vars("offset"), "offset")

@@ -364,3 +364,70 @@ def test_products_subset(crab_obs, geom):
     ds = make_map_dataset(crab_obs, geom.drop_dims("energy_true"), products=("counts",))
     assert list(ds.data_vars) == ["counts"]
     assert "safe_mask" not in ds.attrs and "irf_offset" not in ds.attrs
+
+
+# --- the numpy paths give the numbers of the xarray formulation --------------------------
+
+
+def test_pixel_geometry_matches_astropy_on_a_galactic_grid(crab_obs):
+    from gammaxr.reduce._geometry import pixel_offset, pixel_radec, radec_fov
+
+    grid = gx.sky_grid((184.557, -5.784), width=(10, 8), binsz=0.05, frame="galactic")
+    lon2d, lat2d = np.meshgrid(grid.lon.values, grid.lat.values)
+    icrs = SkyCoord(lon2d, lat2d, unit="deg", frame="galactic").icrs
+    ra, dec = pixel_radec(grid)
+    assert gx.angular_separation(ra, dec, icrs.ra.deg, icrs.dec.deg).max() < 1e-10
+    pointing = crab_obs.pointing
+    expected = SkyCoord(pointing.ra, pointing.dec, unit="deg").separation(icrs).deg
+    np.testing.assert_allclose(pixel_offset(grid, pointing).values, expected, rtol=0, atol=1e-10)
+    fov = icrs.transform_to(SkyOffsetFrame(origin=pointing.radec))
+    fov_lon, fov_lat = radec_fov(grid, pointing)
+    np.testing.assert_allclose(fov_lon, -fov.lon.wrap_at(180 * u.deg).deg, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fov_lat, fov.lat.deg, rtol=0, atol=1e-10)
+
+
+def test_segment_sums_are_reduceat_bit_for_bit():
+    from gammaxr.reduce.map import _sum_segments
+
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        segments = rng.normal(size=(n, 3, 4)) * 10.0 ** rng.uniform(-8, 8, (n, 1, 1))
+        starts = np.unique(np.concatenate([[0], rng.integers(0, n, int(rng.integers(0, n)))]))
+        expected = np.add.reduceat(segments, starts, axis=0)
+        np.testing.assert_array_equal(_sum_segments(segments, starts), expected)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.6, 1.7, 2.9])
+def test_psf_and_edisp_at_one_offset_equal_the_general_path(crab_obs, geom, offset):
+    """A 0-d offset DataArray takes the xarray path of migration_matrix and evaluate."""
+    general = xr.DataArray(offset)
+    for make in (make_psf, make_edisp):
+        fast, reference = make(crab_obs, geom, offset=offset), make(crab_obs, geom, offset=general)
+        assert fast.attrs == {"units": reference.attrs["units"], "offset": offset}
+        xr.testing.assert_identical(fast.drop_attrs(), reference.drop_attrs())
+
+
+def test_dataset_is_the_products_of_the_public_makers(crab_obs, geom):
+    from gammaxr.reduce import make_safe_mask
+
+    methods = {"offset-max": {"offset_max": 0.8}, "aeff-default": {}, "edisp-bias": {}}
+    ds = make_map_dataset(crab_obs, geom, safe_mask=methods)
+    background = make_background(crab_obs, geom)
+    edisp = make_edisp(crab_obs, geom)
+    counts = gx.bin_events(crab_obs.events, geom)
+    expected = {
+        "counts": counts,
+        "exposure": make_exposure(crab_obs, geom),
+        "background": background,
+        "psf": make_psf(crab_obs, geom),
+        "edisp": edisp,
+        "mask_safe": make_safe_mask(crab_obs, geom, methods, background=background, edisp=edisp),
+    }
+    assert list(ds.data_vars) == list(expected)
+    for name, da in expected.items():
+        xr.testing.assert_equal(ds[name], da)
+        assert ds[name].attrs == {"units": da.attrs["units"]}
+        assert ds[name].dtype == da.dtype
+    assert ds.attrs["irf_offset"] == edisp.attrs["offset"]
+    assert int(ds.mask_safe.sum()) > 0 and not ds.mask_safe.all()

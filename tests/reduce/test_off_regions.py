@@ -28,6 +28,7 @@ from gammaxr.reduce import (
     make_spectrum_dataset,
 )
 from gammaxr.reduce.off_regions import rotate_region
+from gammaxr.reduce.spectrum import make_region_counts
 from gammaxr.testing import write_datastore
 
 CRAB = SkyCoord(83.633, 22.014, unit="deg")
@@ -36,9 +37,10 @@ ON = CircleSkyRegion(CRAB, 0.11 * u.deg)
 
 # Golden numbers from Gammapy 2.1 (ReflectedRegionsFinder / WobbleRegionsFinder with their
 # defaults, ReflectedRegionsBackgroundMaker, SpectrumDatasetOnOff) for run 23523, the on
-# circle above, reco energy 0.5-50 TeV in 10 log bins. size_method="gammapy" reproduces
-# Gammapy's reflected regions; the default "exact" spaces them a little more (Gammapy's
-# neighbours overlap by 0.0044 deg here), which gives one more off count (218, not 217).
+# circle above, reco energy 0.5-50 TeV in 10 log bins. geometry="gammapy" reproduces
+# geometry="gammapy" reproduces Gammapy's reflected regions; the default "exact" spaces them
+# a little more (Gammapy's neighbours overlap by 0.0044 deg here), which gives one more off
+# count (218, not 217).
 GAMMAPY_REFLECTED = [  # (ra, dec) of the 12 reflected regions, deg
     (83.90768259399006, 21.944101583900025), (84.07701412761882, 21.79642130926752),
     (84.1632122461598, 21.596198302160534), (84.15051531044104, 21.380874553139535),
@@ -47,6 +49,16 @@ GAMMAPY_REFLECTED = [  # (ra, dec) of the 12 reflected regions, deg
     (83.2225155475938, 21.19325551653098), (83.11514090508037, 21.384290532283746),
     (83.10408500764245, 21.599692646159948), (83.19181319875365, 21.79934183644568),
 ]  # fmt: skip
+# Run 23559 (1.5 deg offset), the same on circle: Gammapy finds 41 regions
+# (benchmarks/bench_spectrum_reflected_gammapy.py); regions 1, 2, 21 and 41, the closest
+# pair of centres in units of the diameter, and its off counts 0.1-100 TeV (the union of
+# the regions: 530 events in them counted one by one).
+GAMMAPY_23559_REFLECTED = [
+    (83.67819495052598, 22.374413484436317), (83.74820013505351, 22.577710823247187),
+    (86.87234924880252, 22.083545197049236), (83.73664500367275, 21.492687463799456),
+]  # fmt: skip
+GAMMAPY_23559_CLOSEST = 0.9697307244706381
+GAMMAPY_23559_COUNTS_OFF = 528
 GAMMAPY_COUNTS = [52, 55, 32, 22, 16, 9, 1, 1, 0, 0]
 GAMMAPY_COUNTS_OFF = [118, 35, 28, 15, 13, 3, 3, 1, 1, 0]
 GAMMAPY_EXCESS = 169.91666666666666  # info_dict()["excess"], alpha = 1 / 12
@@ -112,7 +124,7 @@ def _centres(regions) -> np.ndarray:
 
 
 def test_reflected_regions_match_gammapy(crab_obs):
-    regions = find_reflected_regions(ON, crab_obs.pointing, size_method="gammapy")
+    regions = find_reflected_regions(ON, crab_obs.pointing, geometry="gammapy")
     assert len(regions) == 12
     np.testing.assert_allclose(_centres(regions), GAMMAPY_REFLECTED, atol=1e-10)
     assert all(isinstance(r, CircleSkyRegion) and r.radius == ON.radius for r in regions)
@@ -132,8 +144,135 @@ def test_reflected_regions_keep_the_offset_and_do_not_overlap(crab_obs):
     assert np.ptp(np.diff(angles)) < 1e-9
 
 
+def _separations(centres: SkyCoord) -> np.ndarray:
+    """astropy's separations of every pair of centres, deg (inf on the diagonal)."""
+    separation = centres[:, np.newaxis].separation(centres[np.newaxis, :]).deg
+    np.fill_diagonal(separation, np.inf)
+    return separation
+
+
+def test_reflected_regions_at_1_5_deg_offset_are_exact_and_gammapy_overlaps(crab_store):
+    """40 regions touch without overlapping; Gammapy's 41 overlap their neighbours."""
+    obs = crab_store.observation(23559)
+    pointing = SkyCoord(obs.pointing.ra, obs.pointing.dec, unit="deg")
+    offset = CRAB.separation(pointing).deg
+    diameter = 2 * ON.radius.to_value("deg")
+    regions = find_reflected_regions(ON, obs.pointing)
+    assert len(regions) == 40
+    centres = SkyCoord([r.center for r in regions])
+    np.testing.assert_allclose(centres.separation(pointing).deg, offset, atol=1e-10)
+    separation = _separations(SkyCoord([CRAB, *centres]))
+    # No two circles overlap (the on region included); consecutive ones touch.
+    assert separation.min() >= diameter * (1 - 1e-12)
+    consecutive = centres[:-1].separation(centres[1:]).deg
+    np.testing.assert_allclose(consecutive, diameter, rtol=1e-12)
+    # The first and last regions keep min_distance_input (0.1 rad) beyond touching the on
+    # region, in position angle about the pointing; a 41st would not.
+    step = 2 * np.arcsin(np.sin(ON.radius.to_value("rad")) / np.sin(np.deg2rad(offset)))
+    angles = np.mod(pointing.position_angle(centres).rad - pointing.position_angle(CRAB).rad,
+                    2 * np.pi)  # fmt: skip
+    np.testing.assert_allclose(np.diff(angles), step, rtol=1e-9)
+    assert angles[0] == pytest.approx(step + 0.1, rel=1e-9)
+    assert 2 * np.pi - angles[-1] >= step + 0.1
+    assert 2 * np.pi - (angles[-1] + step) < step + 0.1
+
+    gammapy = find_reflected_regions(ON, obs.pointing, geometry="gammapy")
+    assert len(gammapy) == 41
+    np.testing.assert_allclose(
+        _centres(gammapy)[[0, 1, 20, 40]], GAMMAPY_23559_REFLECTED, atol=1e-10
+    )
+    closest = _separations(SkyCoord([r.center for r in gammapy])).min() / diameter
+    assert closest == pytest.approx(GAMMAPY_23559_CLOSEST, abs=1e-9)
+    assert closest < 0.97  # neighbours overlap by 0.0067 deg
+    # Gammapy counts the union of its regions (as gammaxr does) but divides by 41 regions.
+    geom = gx.make_geom(gx.energy_axis(0.1, 100, nbin=1))
+    on_off = make_on_off_spectrum(obs, ON, geom, products=["counts"], geometry="gammapy")
+    assert int(on_off.counts_off.sum()) == GAMMAPY_23559_COUNTS_OFF
+    assert on_off.attrs["n_off_regions"] == 41
+    each = sum(int(make_region_counts(obs, r, geom).sum()) for r in gammapy)
+    assert each == GAMMAPY_23559_COUNTS_OFF + 2  # two events in overlaps
+
+
+def test_excluded_box_distance_is_exact():
+    from gammaxr.reduce.off_regions import _ExcludedBoxes, _Exclusion
+
+    sky = gx.sky_grid((83.6, 22.0), width=(3, 2), binsz=0.25)
+    mask = xr.zeros_like(gx.region_mask(CircleSkyRegion(CRAB, 0.1 * u.deg), sky))
+    mask[2, 3] = mask[5, 9] = mask[7, 0] = True
+    boxes = _ExcludedBoxes(_Exclusion(mask), 83.6, 22.0, 0.0, 10.0)
+    assert boxes.lon_lo.size == 3
+    rng = np.random.default_rng(3)
+    # Brute force: the boxes sampled densely (edges included).
+    t = np.linspace(0, 1, 401)
+    for lon, lat in zip(rng.uniform(81.5, 85.7, 40), rng.uniform(20.8, 23.2, 40), strict=True):
+        exact = boxes.distance(lon, lat)
+        for i in range(3):
+            grid_lon = boxes.lon_lo[i] + t * (boxes.lon_hi[i] - boxes.lon_lo[i])
+            grid_lat = boxes.lat_lo[i] + t * (boxes.lat_hi[i] - boxes.lat_lo[i])
+            g_lon, g_lat = np.meshgrid(grid_lon, grid_lat)
+            inside = (boxes.lon_lo[i] <= lon <= boxes.lon_hi[i]) and (
+                boxes.lat_lo[i] <= lat <= boxes.lat_hi[i]
+            )
+            brute = 0.0 if inside else SkyCoord(g_lon, g_lat, unit="deg").separation(
+                SkyCoord(lon, lat, unit="deg")
+            ).deg.min()  # fmt: skip
+            # Exact: never above the sampled minimum, and below it by less than the sampling.
+            assert exact[i] <= brute + 1e-12
+            assert exact[i] >= brute - 0.25 * 1.5 / 400
+
+
+def test_exact_exclusion_never_touches_an_excluded_pixel(crab_obs):
+    rng = np.random.default_rng(11)
+    sky = gx.sky_grid(POINTING, width=2, binsz=0.04)
+    lon, lat = np.meshgrid(sky.lon.values, sky.lat.values)
+    ring = np.abs(SkyCoord(lon, lat, unit="deg").separation(POINTING).deg - 0.5) < 0.2
+    values = ring & (rng.uniform(size=ring.shape) < 0.01)
+    mask = gx.region_mask(CircleSkyRegion(CRAB, 0.01 * u.deg), sky).copy(data=values)
+    assert 3 <= values.sum() <= 20
+    regions = find_reflected_regions(ON, crab_obs.pointing, exclusion_mask=mask)
+    assert 0 < len(regions) < 12
+    # Every excluded pixel sampled densely, edges included: no point within a radius.
+    t = np.linspace(0, 1, 41)
+    i_lat, i_lon = np.nonzero(values)
+    points = []
+    for i, j in zip(i_lat, i_lon, strict=True):
+        p_lon = sky.lon_lo.values[j] + t * (sky.lon_hi.values[j] - sky.lon_lo.values[j])
+        p_lat = sky.lat_lo.values[i] + t * (sky.lat_hi.values[i] - sky.lat_lo.values[i])
+        points.append(np.stack(np.meshgrid(p_lon, p_lat), axis=-1).reshape(-1, 2))
+    points = SkyCoord(*np.concatenate(points).T, unit="deg")
+    for region in regions:
+        assert points.separation(region.center).deg.min() > ON.radius.to_value("deg")
+    # Gammapy's pixel test lets a region overlap an excluded pixel (here by 0.0009 deg).
+    gammapy = find_reflected_regions(
+        ON, crab_obs.pointing, exclusion_mask=mask, geometry="gammapy"
+    )
+    closest = min(points.separation(region.center).deg.min() for region in gammapy)
+    assert closest < ON.radius.to_value("deg")
+
+
+def test_fast_on_off_path_equals_counting_the_regions(crab_obs, spectrum_geom, exclusion):
+    cases = [
+        (ON, {"exclusion_mask": exclusion}),
+        (CircleSkyRegion(CRAB.galactic, 0.11 * u.deg), {}),
+        (ON, {"geometry": "gammapy", "min_distance": 2.0}),
+        (ON, {"method": "wobble", "n_off_regions": 5, "exclusion_mask": exclusion}),
+    ]
+    for region, options in cases:
+        options = dict(options)
+        method = options.pop("method", "reflected")
+        finder = find_reflected_regions if method == "reflected" else find_wobble_regions
+        regions = finder(region, crab_obs.pointing, **options)
+        on_off = make_on_off_spectrum(
+            crab_obs, region, spectrum_geom, method=method, products=["counts"], **options
+        )
+        expected = make_region_counts(crab_obs, regions, spectrum_geom)
+        np.testing.assert_array_equal(on_off.counts_off.values, expected.values)
+        assert on_off.attrs["off_regions"] == Regions(regions).serialize(format="ds9")
+        assert on_off.attrs["n_off_regions"] == len(regions) > 0
+
+
 def test_reflected_counts_off_alpha_and_excess_match_gammapy(on_off, crab_obs, spectrum_geom):
-    gammapy = make_on_off_spectrum(crab_obs, ON, spectrum_geom, size_method="gammapy")
+    gammapy = make_on_off_spectrum(crab_obs, ON, spectrum_geom, geometry="gammapy")
     np.testing.assert_array_equal(gammapy.counts.values, GAMMAPY_COUNTS)
     np.testing.assert_array_equal(gammapy.counts_off.values, GAMMAPY_COUNTS_OFF)
     alpha = gammapy.acceptance / gammapy.acceptance_off
@@ -174,7 +313,7 @@ def test_on_off_schema_and_attrs(on_off, tmp_path):
 
 def test_excluded_areas_are_avoided(crab_obs, exclusion):
     gammapy = find_reflected_regions(
-        ON, crab_obs.pointing, exclusion_mask=exclusion, size_method="gammapy"
+        ON, crab_obs.pointing, exclusion_mask=exclusion, geometry="gammapy"
     )
     np.testing.assert_allclose(_centres(gammapy), GAMMAPY_REFLECTED_EXCLUDED, atol=1e-10)
     regions = find_reflected_regions(ON, crab_obs.pointing, exclusion_mask=exclusion)
@@ -199,7 +338,7 @@ def test_finder_options(crab_obs):
         crab_obs.pointing,
         min_distance=0.2 * u.rad,
         min_distance_input=0.3 * u.rad,
-        size_method="gammapy",
+        geometry="gammapy",
     )
     assert len(regions) == 7
     np.testing.assert_allclose(_centres(regions)[[0, -1]], GAMMAPY_MIN_DISTANCE, atol=1e-10)
@@ -213,12 +352,12 @@ def test_finder_options(crab_obs):
 
 def test_non_circular_regions_are_rotated_with_their_orientation(crab_obs):
     ellipse = EllipseSkyRegion(CRAB, 0.3 * u.deg, 0.1 * u.deg, angle=30 * u.deg)
-    regions = find_reflected_regions(ellipse, crab_obs.pointing, size_method="gammapy")
+    regions = find_reflected_regions(ellipse, crab_obs.pointing, geometry="gammapy")
     angles = [r.angle.to_value("deg") for r in regions]
     # Gammapy rotates the pixel shape on its 0.01 deg grid: 2e-3 deg from the exact rotation.
     np.testing.assert_allclose(angles, GAMMAPY_ELLIPSE_ANGLES, atol=2e-3)
     rectangle = RectangleSkyRegion(CRAB, 0.3 * u.deg, 0.15 * u.deg, angle=70 * u.deg)
-    assert len(find_reflected_regions(rectangle, crab_obs.pointing, size_method="gammapy")) == 11
+    assert len(find_reflected_regions(rectangle, crab_obs.pointing, geometry="gammapy")) == 11
     # Exact spacing: no two regions share a point of the fine grid.
     exact = find_reflected_regions(rectangle, crab_obs.pointing)
     sky = gx.sky_grid(POINTING, width=1.6, binsz=0.005)
@@ -237,7 +376,7 @@ def test_non_circular_regions_are_rotated_with_their_orientation(crab_obs):
 
 def test_galactic_on_region(crab_obs):
     galactic = CircleSkyRegion(CRAB.galactic, 0.11 * u.deg)
-    regions = find_reflected_regions(galactic, crab_obs.pointing, size_method="gammapy")
+    regions = find_reflected_regions(galactic, crab_obs.pointing, geometry="gammapy")
     assert len(regions) == 12
     assert all(r.center.frame.name == "galactic" for r in regions)
     assert regions[0].center.l.deg == pytest.approx(184.75508944361792, abs=1e-9)
@@ -289,8 +428,8 @@ def test_invalid_options(crab_obs, spectrum_geom, exclusion):
         find_reflected_regions(ON, crab_obs.pointing, max_region_number=0)
     with pytest.raises(ConfigError, match="n_off_regions"):
         find_wobble_regions(ON, crab_obs.pointing, 0)
-    with pytest.raises(ConfigError, match="size_method"):
-        find_reflected_regions(ON, crab_obs.pointing, size_method="pixels")
+    with pytest.raises(ConfigError, match="geometry"):
+        find_reflected_regions(ON, crab_obs.pointing, geometry="pixels")
     with pytest.raises(ConfigError, match="an angle"):
         find_reflected_regions(ON, crab_obs.pointing, min_distance=1 * u.m)
     with pytest.raises(GeometryError, match="rad_max"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 import pytest
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import Angle, Longitude, SkyCoord
 from regions import (
     CircleAnnulusSkyRegion,
     CircleSkyRegion,
@@ -15,7 +15,13 @@ from regions import (
 
 import gammaxr as gx
 from gammaxr.exceptions import DimensionError, GeometryError
-from gammaxr.sky.regions import contains, region_to_string
+from gammaxr.sky.regions import (
+    circles_to_string,
+    contains,
+    coord_lonlat,
+    region_to_string,
+    wrap_longitude,
+)
 from gammaxr.sky.separation import tangent_plane_offsets
 
 
@@ -163,6 +169,47 @@ def test_region_to_string_round_trip():
     again = Regions.parse(region_to_string(text), format="ds9")
     assert [type(r).__name__ for r in again] == ["CircleSkyRegion", "RectangleSkyRegion"]
     assert again[1].width.to_value("deg") == pytest.approx(2.0)
+
+
+def test_circles_to_string_is_the_regions_serialisation():
+    rng = np.random.default_rng(5)
+    radii = [0.11 * u.deg, Angle(0.3, "deg"), 6.5 * u.arcmin, 1e-12 * u.deg, 2 / 3 * u.deg]
+    for trial in range(60):
+        frame = ("icrs", "galactic")[trial % 2]
+        n = int(rng.integers(0, 5))
+        lon = rng.uniform(-400, 800, n)
+        lon[: n // 2] = np.round(lon[: n // 2], 3)  # some exactly on the 8th decimal
+        lat = rng.uniform(-90, 90, n)
+        radius = radii[trial % len(radii)]
+        circles = [CircleSkyRegion(SkyCoord(x, y, unit="deg", frame=frame), radius)
+                   for x, y in zip(lon, lat, strict=True)]  # fmt: skip
+        expected = Regions(circles).serialize(format="ds9")
+        assert circles_to_string(frame, lon, lat, radius) == expected
+        if circles:  # region_to_string takes the same fast path
+            assert region_to_string(Regions(circles)) == expected
+    # Anything else goes through the regions package.
+    tagged = CircleSkyRegion(SkyCoord(1, 2, unit="deg"), 0.1 * u.deg, meta={"text": "on"})
+    assert region_to_string(tagged) == tagged.serialize(format="ds9")
+    fk5 = CircleSkyRegion(SkyCoord(1, 2, unit="deg", frame="fk5"), 0.1 * u.deg)
+    assert region_to_string(fk5) == fk5.serialize(format="ds9")
+    assert "j2000" in region_to_string(fk5)
+    with pytest.raises(GeometryError, match="frame"):
+        circles_to_string("fk5", [1.0], [2.0], 0.1 * u.deg)
+
+
+def test_wrap_longitude_and_coord_lonlat_as_astropy():
+    lon = np.array([-720.5, -360.0, -1e-15, 0.0, 12.5, 359.99999999999994, 360.0, 1000.1])
+    np.testing.assert_array_equal(wrap_longitude(lon), Longitude(lon * u.deg).deg)
+    inside = np.array([0.0, 83.633, 359.9])
+    assert wrap_longitude(inside) is not inside
+    np.testing.assert_array_equal(wrap_longitude(inside), inside)
+    coord = SkyCoord(83.633, 22.014, unit="deg")
+    for frame in ("icrs", "galactic"):
+        expected = coord.transform_to(frame).spherical
+        got = coord_lonlat(coord, frame)
+        assert got == (expected.lon.deg, expected.lat.deg)
+        in_frame = coord.transform_to(frame)
+        assert coord_lonlat(in_frame, frame) == (expected.lon.deg, expected.lat.deg)
 
 
 def test_contains_broadcasts():

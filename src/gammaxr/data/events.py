@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from astropy.coordinates import SkyCoord
 from astropy.time import Time
 from regions import CompoundSkyRegion, Regions, SkyRegion
 
 from gammaxr.axes import sky_frame
 from gammaxr.conventions import ENERGY, LAT, LON, edges
 from gammaxr.exceptions import ColumnError, DimensionError, GeometryError
+from gammaxr.sky.frames import transform_lonlat
 from gammaxr.sky.regions import as_region_list, contains, region_to_string
 from gammaxr.sky.separation import angular_separation
 
@@ -42,12 +42,9 @@ def event_sky_coords(events: pd.DataFrame, frame: str = "icrs") -> tuple[np.ndar
     _require_columns(events, ("ra", "dec"), "event_sky_coords")
     ra = events["ra"].to_numpy(dtype=float)
     dec = events["dec"].to_numpy(dtype=float)
-    if frame == "icrs":
-        return ra, dec
-    if frame == "galactic":
-        coords = SkyCoord(ra, dec, unit="deg", frame="icrs").galactic
-        return coords.l.deg, coords.b.deg
-    raise GeometryError(f"unknown sky frame {frame!r}; expected 'icrs' or 'galactic'")
+    if frame not in ("icrs", "galactic"):
+        raise GeometryError(f"unknown sky frame {frame!r}; expected 'icrs' or 'galactic'")
+    return transform_lonlat(ra, dec, "icrs", frame)
 
 
 def event_offset(events: pd.DataFrame) -> pd.Series:
@@ -176,9 +173,43 @@ def _wrap_longitude(lon: np.ndarray, centre: float) -> np.ndarray:
 
 def _bin_index(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
     """Bin index of each value, -1 outside; bins are [lo, hi) except the last, [lo, hi]."""
-    index = np.searchsorted(bin_edges, values, side="right") - 1
+    index = _regular_bin_index(values, bin_edges)
+    if index is None:
+        index = np.searchsorted(bin_edges, values, side="right") - 1
     index[values == bin_edges[-1]] = bin_edges.size - 2
     index[(values < bin_edges[0]) | (values > bin_edges[-1]) | ~np.isfinite(values)] = -1
+    return index
+
+
+def _regular_bin_index(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray | None:
+    """``searchsorted(bin_edges, values, "right") - 1`` for edges evenly spaced in x or log(x).
+
+    The bin is computed arithmetically, moved by one where rounding put it next
+    to the right one, and checked against the edges themselves (anything left
+    over is searched), so the result is exactly the search's for every value in
+    ``[bin_edges[0], bin_edges[-1])``; values outside (and NaN) get any index
+    (:func:`_bin_index` overwrites them). None when the edges are not regular.
+    """
+    n = bin_edges.size - 1
+    if n < 2 or values.size < 64:
+        return None
+    widths = np.diff(bin_edges)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.all(widths > 0) and np.allclose(widths, widths[0], rtol=1e-6, atol=0):
+            position = (values - bin_edges[0]) * (n / (bin_edges[-1] - bin_edges[0]))
+        elif bin_edges[0] > 0 and np.allclose(
+            np.diff(np.log(bin_edges)), np.log(bin_edges[-1] / bin_edges[0]) / n, rtol=1e-6
+        ):
+            position = np.log(values / bin_edges[0]) * (n / np.log(bin_edges[-1] / bin_edges[0]))
+        else:
+            return None
+        index = np.clip(np.nan_to_num(np.floor(position), nan=0.0), 0, n - 1).astype(np.intp)
+    index -= (values < bin_edges[index]) & (index > 0)
+    index += (values >= bin_edges[index + 1]) & (index < n - 1)
+    inside = (values >= bin_edges[0]) & (values < bin_edges[-1])
+    wrong = inside & ~((bin_edges[index] <= values) & (values < bin_edges[index + 1]))
+    if wrong.any():
+        index[wrong] = np.searchsorted(bin_edges, values[wrong], side="right") - 1
     return index
 
 
@@ -232,26 +263,38 @@ def bin_events(
         )
     if LAT not in geom.dims:
         raise DimensionError("bin_events: the geometry has 'lon' but no 'lat' dim")
-    frame = sky_frame(geom)
-    lon_edges, lat_edges = edges(geom, LON), edges(geom, LAT)
-    lon, lat = event_sky_coords(events, frame)
-    lon = _wrap_longitude(lon, 0.5 * (lon_edges[0] + lon_edges[-1]))
-    i_energy = _bin_index(events["energy"].to_numpy(dtype=float), energy_edges)
-    i_lat = _bin_index(lat, lat_edges)
-    i_lon = _bin_index(lon, lon_edges)
-    shape = (energy_edges.size - 1, lat_edges.size - 1, lon_edges.size - 1)
-    valid = (i_energy >= 0) & (i_lat >= 0) & (i_lon >= 0)
-    flat = np.ravel_multi_index((i_energy[valid], i_lat[valid], i_lon[valid]), shape)
-    counts = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    counts = _bin_counts(events, geom)
     coords = dict(energy_coords)
     coords.update(
         {name: coord for name, coord in geom.coords.items() if coord.dims in ((LAT,), (LON,))}
     )
-    attrs["frame"] = frame
-    return xr.DataArray(
-        counts.astype(np.int64, copy=False),
-        dims=(ENERGY, LAT, LON),
-        coords=coords,
-        name="counts",
-        attrs=attrs,
-    )
+    attrs["frame"] = sky_frame(geom)
+    return xr.DataArray(counts, dims=(ENERGY, LAT, LON), coords=coords, name="counts", attrs=attrs)
+
+
+def _bin_counts(events: pd.DataFrame, geom: xr.DataArray | xr.Dataset) -> np.ndarray:
+    """Counts of events on a geometry's ``(energy, lat, lon)`` bins, int64 numpy array."""
+    _require_columns(events, ("energy",), "bin_events")
+    if LAT not in geom.dims or LON not in geom.dims or ENERGY not in geom.dims:
+        raise DimensionError(
+            f"bin_events: the geometry needs energy, lat and lon dims, got {list(geom.dims)}"
+        )
+    _require_columns(events, ("ra", "dec"), "bin_events")
+    frame = sky_frame(geom)
+    energy_edges = edges(geom, ENERGY)
+    lon_edges, lat_edges = edges(geom, LON), edges(geom, LAT)
+    # Energy first: the sky positions are then converted for the events in range only.
+    i_energy = _bin_index(events["energy"].to_numpy(dtype=float), energy_edges)
+    keep = i_energy >= 0
+    i_energy = i_energy[keep]
+    ra = events["ra"].to_numpy(dtype=float)[keep]
+    dec = events["dec"].to_numpy(dtype=float)[keep]
+    lon, lat = transform_lonlat(ra, dec, "icrs", frame)
+    lon = _wrap_longitude(lon, 0.5 * (lon_edges[0] + lon_edges[-1]))
+    i_lat = _bin_index(lat, lat_edges)
+    i_lon = _bin_index(lon, lon_edges)
+    shape = (energy_edges.size - 1, lat_edges.size - 1, lon_edges.size - 1)
+    valid = (i_lat >= 0) & (i_lon >= 0)
+    flat = np.ravel_multi_index((i_energy[valid], i_lat[valid], i_lon[valid]), shape)
+    counts = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    return counts.astype(np.int64, copy=False)

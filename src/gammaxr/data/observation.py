@@ -61,19 +61,25 @@ class Observation:
         """The HDU types this observation has (``events``, ``gti``, ``aeff``, ...)."""
         return list(self.hdus["hdu_type"])
 
-    def _row(self, hdu_type: str) -> pd.Series:
-        rows = self.hdus[self.hdus["hdu_type"] == hdu_type]
-        if rows.empty:
-            raise MissingHDUError(
-                f"observation {self.obs_id}: no {hdu_type!r} HDU in the HDU index "
-                f"(it has {self.available})"
-            )
-        return rows.iloc[0]
+    @cached_property
+    def _locations(self) -> dict[str, tuple[Path, str, str]]:
+        """(path, HDU name, HDU class) by HDU type: the first row of each type."""
+        locations: dict[str, tuple[Path, str, str]] = {}
+        names = ("hdu_type", "path", "hdu_name", "hdu_class")
+        columns = [self.hdus[name].tolist() for name in names]
+        for hdu_type, path, hdu_name, hdu_class in zip(*columns, strict=True):
+            locations.setdefault(hdu_type, (Path(path), str(hdu_name), str(hdu_class)))
+        return locations
 
     def location(self, hdu_type: str) -> tuple[Path, str, str]:
         """File path, HDU name and HDU class of one of this observation's HDUs."""
-        row = self._row(hdu_type)
-        return Path(row["path"]), str(row["hdu_name"]), str(row["hdu_class"])
+        try:
+            return self._locations[hdu_type]
+        except KeyError:
+            raise MissingHDUError(
+                f"observation {self.obs_id}: no {hdu_type!r} HDU in the HDU index "
+                f"(it has {self.available})"
+            ) from None
 
     @cached_property
     def events(self) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import astropy.units as u
@@ -153,17 +154,37 @@ class DataStore:
     def observation(self, obs_id: int) -> Observation:
         """One observation (nothing is read until its products are accessed)."""
         obs_id = int(obs_id)
-        hdus = self.hdu_table[self.hdu_table["obs_id"] == obs_id]
-        if hdus.empty:
+        positions = self._hdu_rows.get(obs_id)
+        if positions is None:
             raise GammaxrError(f"observation {obs_id} is not in the HDU index")
-        rows = self.obs_table[self.obs_table["obs_id"] == obs_id]
-        info = rows.iloc[0].to_dict() if len(rows) else {}
-        return Observation(obs_id, hdus.reset_index(drop=True), info)
+        hdus = self.hdu_table.iloc[positions].reset_index(drop=True)
+        rows = self._obs_rows.get(obs_id)
+        info = self.obs_table.iloc[rows[0]].to_dict() if rows is not None else {}
+        return Observation(obs_id, hdus, info)
+
+    @cached_property
+    def _hdu_rows(self) -> dict[int, np.ndarray]:
+        """Positions of each observation's rows in the HDU index."""
+        return _rows_by_id(self.hdu_table)
+
+    @cached_property
+    def _obs_rows(self) -> dict[int, np.ndarray]:
+        """Positions of each observation's rows in the observation index."""
+        return _rows_by_id(self.obs_table)
 
     def observations(self, obs_ids: Sequence[int] | None = None) -> list[Observation]:
         """Observations by id (default: every observation of the store)."""
         ids = self.obs_ids if obs_ids is None else list(obs_ids)
         return [self.observation(obs_id) for obs_id in ids]
+
+
+def _rows_by_id(table: pd.DataFrame) -> dict[int, np.ndarray]:
+    """Row positions of a table grouped by its ``obs_id`` column (table order kept)."""
+    ids = table["obs_id"].to_numpy().astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    unique, starts = np.unique(ids[order], return_index=True)
+    groups = np.split(order, starts[1:])
+    return {int(obs_id): rows for obs_id, rows in zip(unique, groups, strict=True)}
 
 
 def open_datastore(path: str | Path | None = None) -> DataStore:

@@ -32,7 +32,16 @@ import xarray as xr
 from gammaxr.conventions import LAT, LON, require_units
 from gammaxr.exceptions import DimensionError, GeometryError
 
-__all__ = ["interpolate", "interpolate_nodes", "node_dim", "to_nodes", "to_point", "to_points"]
+__all__ = [
+    "interpolate",
+    "interpolate_array",
+    "interpolate_nodes",
+    "node_dim",
+    "node_values",
+    "to_nodes",
+    "to_point",
+    "to_points",
+]
 
 
 def interpolate(
@@ -205,6 +214,64 @@ def interpolate_nodes(
     return result
 
 
+def node_values(irf: xr.DataArray, dim: str) -> tuple[np.ndarray, bool]:
+    """The nodes of one dim of an IRF and whether it is interpolated in log.
+
+    For :func:`interpolate_array`: the same checks as :func:`interpolate`.
+
+    Raises
+    ------
+    DimensionError
+        If the dim has no index coordinate.
+    GeometryError
+        If the nodes are not strictly increasing (or not positive on a log axis).
+    """
+    if dim not in irf.coords or irf.coords[dim].dims != (dim,):
+        raise DimensionError(
+            f"{irf.name}: dim {dim!r} has no index coordinate, so its nodes are unknown"
+        )
+    coord = irf.coords[dim]
+    values = np.asarray(coord.values, dtype=float)
+    if values.size > 1 and not np.all(np.diff(values) > 0):
+        raise GeometryError(f"{irf.name}: nodes of {dim!r} are not strictly increasing")
+    log = coord.attrs.get("interp") == "log"
+    if log and not np.all(values > 0):
+        raise GeometryError(f"{irf.name}: log axis {dim!r} has non-positive nodes")
+    return values, log
+
+
+def interpolate_array(
+    values: np.ndarray,
+    points: list[np.ndarray],
+    nodes: list[np.ndarray],
+    log: list[bool],
+    *,
+    fill_value: float | None = None,
+) -> np.ndarray:
+    """The numpy form of :func:`interpolate`, for kernels that hold plain arrays.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        IRF values ``(batch..., n_1, ..., n_k)``: the interpolated axes last.
+    points : list of numpy.ndarray
+        Where to evaluate along each of the k axes, broadcastable with the batch
+        shape (numpy broadcasting: align the axes with ``np.newaxis``).
+    nodes, log : list
+        Node positions of each axis (:func:`node_values`) and whether the axis
+        is interpolated in log.
+    fill_value : float, optional
+        As in :func:`interpolate`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64, on the broadcast batch shape. The numbers are those of
+        :func:`interpolate` for the same IRF and points, bit for bit.
+    """
+    return _interpolate_kernel(values, *points, nodes=nodes, log=log, fill_value=fill_value)
+
+
 def _node_values(grid: xr.DataArray, dim: str) -> np.ndarray:
     """The node positions of ``dim``, checked increasing (and positive on a log axis)."""
     coord = grid.coords[dim]
@@ -226,25 +293,99 @@ def _interpolate_kernel(values, *points, nodes, log, fill_value):
     """
     k = len(nodes)
     batch_shape, core_shape = values.shape[: values.ndim - k], values.shape[values.ndim - k :]
-    shape = np.broadcast_shapes(batch_shape, *(p.shape for p in points))
-    flat = values.reshape(batch_shape + (-1,))
-    flat = np.broadcast_to(flat, shape + flat.shape[-1:])
-    strides = np.cumprod((1,) + core_shape[:0:-1])[::-1]
+    shape = np.broadcast_shapes(batch_shape, *(np.shape(p) for p in points))
     cells = [_locate(x, p, is_log) for x, p, is_log in zip(nodes, points, log, strict=True)]
-    result = np.zeros(shape)
-    for corner in product(*[(0, 1) if n > 1 else (0,) for n in core_shape]):
-        index, weight = 0, 1.0
-        for (lower, upper_weight, _), step, stride in zip(cells, corner, strides, strict=True):
-            index = index + (lower + step) * stride
-            weight = weight * (upper_weight if step else 1 - upper_weight)
-        index = np.broadcast_to(index, shape)[..., np.newaxis]
-        result = result + weight * np.take_along_axis(flat, index, axis=-1)[..., 0]
+    corners = list(product(*[(0, 1) if n > 1 else (0,) for n in core_shape]))
+    strides = np.cumprod((1,) + core_shape[:0:-1])[::-1]
+    separable = _separable_axes(batch_shape, [np.shape(p) for p in points], len(shape))
+    if separable is not None:
+        result = _outer_kernel(values, cells, corners, strides, shape, k, separable)
+    else:
+        flat = values.reshape(batch_shape + (-1,))
+        flat = np.broadcast_to(flat, shape + flat.shape[-1:])
+        result = np.zeros(shape)
+        for corner in corners:
+            index, weight = _corner(cells, corner, strides)
+            index = np.broadcast_to(index, shape)[..., np.newaxis]
+            result = result + weight * np.take_along_axis(flat, index, axis=-1)[..., 0]
     if fill_value is not None:
         outside = np.zeros(shape, dtype=bool)
         for _, _, cell_outside in cells:
             outside = outside | cell_outside
         result = np.where(outside, fill_value, result)
     return result
+
+
+def _corner(cells, corner, strides):
+    """Flat index and weight of one cell corner, on the points' own (broadcast) shape."""
+    index, weight = 0, 1.0
+    for (lower, upper_weight, _), step, stride in zip(cells, corner, strides, strict=True):
+        index = index + (lower + step) * stride
+        weight = weight * (upper_weight if step else 1 - upper_weight)
+    return index, weight
+
+
+def _separable_axes(batch_shape, point_shapes, ndim):
+    """Which result axes vary with the IRF values and which with the points, if none do both.
+
+    Returns ``(batch_axes, point_axes)`` (axes of the broadcast result, left-padded
+    as numpy broadcasts), or None when some axis varies with both.
+    """
+
+    def padded(shape):
+        return (1,) * (ndim - len(shape)) + tuple(shape)
+
+    batch = padded(batch_shape)
+    points = [padded(shape) for shape in point_shapes]
+    batch_axes, point_axes = [], []
+    for axis in range(ndim):
+        by_points = any(shape[axis] > 1 for shape in points)
+        if batch[axis] > 1 and by_points:
+            return None
+        if batch[axis] > 1:
+            batch_axes.append(axis)
+        elif by_points:
+            point_axes.append(axis)
+    return batch_axes, point_axes
+
+
+def _outer_kernel(values, cells, corners, strides, shape, k, axes):
+    """The interpolation when the values and the points vary along different axes.
+
+    Then every batch row is interpolated at the same points: one gather of a
+    ``(batch, points)`` table per corner, with the same arithmetic (and so the
+    same result, bit for bit) as the general path.
+    """
+    batch_axes, point_axes = axes
+    ndim = len(shape)
+    n_core = int(np.prod(values.shape[values.ndim - k :]))
+    # float64 before the gather (exact), so that the products below are float64 as in
+    # the general path, where float32 values are promoted by the float64 weights
+    table = values.reshape(-1, n_core).astype(np.float64, copy=False)
+    point_shape = tuple(shape[axis] for axis in point_axes)
+    result = np.zeros((table.shape[0], int(np.prod(point_shape, dtype=np.int64))))
+    # One buffer for every corner's values: large fresh arrays cost page faults.
+    corner_values = np.empty_like(result) if len(corners) > 1 else None
+    for corner in corners:
+        index, weight = _corner(cells, corner, strides)
+        index = np.broadcast_to(index, _padded(np.shape(index), ndim))
+        weight = np.broadcast_to(weight, _padded(np.shape(weight), ndim))
+        squeeze = tuple(axis for axis in range(ndim) if axis not in point_axes)
+        index = np.broadcast_to(index.squeeze(squeeze) if squeeze else index, point_shape)
+        weight = np.broadcast_to(weight.squeeze(squeeze) if squeeze else weight, point_shape)
+        # mode="clip" (the indices are in range) lets take write straight into the buffer
+        corner_values = np.take(table, index.reshape(-1), axis=1, out=corner_values, mode="clip")
+        corner_values *= weight.reshape(-1)
+        result += corner_values  # in place: the same sums as result + weight * value
+    batch_sizes = tuple(shape[axis] for axis in batch_axes)
+    result = result.reshape(batch_sizes + point_shape)
+    order = batch_axes + point_axes
+    result = np.transpose(result, np.argsort(order)) if order != sorted(order) else result
+    return result.reshape(shape)
+
+
+def _padded(shape, ndim):
+    return (1,) * (ndim - len(shape)) + tuple(shape)
 
 
 def _locate(nodes: np.ndarray, points: np.ndarray, log: bool):

@@ -26,6 +26,13 @@ read the same way. A model whose longitude runs the other way carries
 for the legacy H.E.S.S. files written by ``SASH FITS::EventListWriter`` with
 ``HDUVERS = 0.2``, such as the H.E.S.S. DL3 DR1 release).
 
+Pixel positions are computed as unit vectors: the ICRS unit vector of every
+pixel centre (cached per sky grid, so a geometry shared by many observations
+costs it once), then offsets as ``atan2(|v x p|, v . p)`` with the pointing
+``p`` and FoV coordinates by rotating the vectors, all with numpy (the
+Galactic <-> ICRS rotation from :mod:`gammaxr.sky.frames`). Only the AltAz
+frame goes through astropy.
+
 Checked against ``gammapy.utils.coordinates.sky_to_fov`` and ``FoVICRSFrame``
 (Gammapy 2.1): a point 1 deg east of the pointing (larger RA) has
 ``fov_lon = -0.93`` deg at Dec 21.5 deg; ``tests/reduce`` compares
@@ -35,6 +42,7 @@ RADEC and AltAz.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,6 +53,7 @@ from astropy.time import Time
 from gammaxr.axes import sky_frame
 from gammaxr.conventions import LAT, LON, edges, hi_name, lo_name, require_dims
 from gammaxr.exceptions import FormatError, GeometryError
+from gammaxr.sky.frames import rotate, rotation_matrix, to_lonlat, transform_lonlat
 from gammaxr.sky.separation import angular_separation
 
 if TYPE_CHECKING:
@@ -70,19 +79,97 @@ def _sky_coords(geom: xr.Dataset | xr.DataArray) -> dict[str, xr.DataArray]:
     return {name: geom.coords[name] for name in names if name in geom.coords}
 
 
-def _radec_arrays(geom: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """ICRS position of every pixel centre as numpy ``(lat, lon)`` arrays, deg."""
+def _grid_key(geom: xr.Dataset | xr.DataArray) -> tuple[str, bytes, bytes]:
+    """What identifies a sky grid: its frame and its pixel-centre coordinates."""
     require_dims(geom, (LAT, LON), what="geometry")
     frame = sky_frame(geom)
-    lat = np.asarray(geom.coords[LAT].values, dtype=float)
-    lon = np.asarray(geom.coords[LON].values, dtype=float)
-    lon2d, lat2d = np.meshgrid(lon, lat)
+    if frame not in ("icrs", "galactic"):
+        raise GeometryError(f"unsupported sky frame {frame!r}")
+    lat = np.ascontiguousarray(geom.coords[LAT].values, dtype=np.float64)
+    lon = np.ascontiguousarray(geom.coords[LON].values, dtype=np.float64)
+    return frame, lat.tobytes(), lon.tobytes()
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_vectors(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ICRS unit vectors ``(x, y, z)`` of the pixel centres of a grid, ``(lat, lon)`` arrays.
+
+    The grid is separable, so the trigonometry runs on the 1-D axes.
+    """
+    frame, lat_bytes, lon_bytes = key
+    lat = np.deg2rad(np.frombuffer(lat_bytes, dtype=np.float64))
+    lon = np.deg2rad(np.frombuffer(lon_bytes, dtype=np.float64))
+    cos_lat = np.cos(lat)[:, np.newaxis]
+    x = cos_lat * np.cos(lon)
+    y = cos_lat * np.sin(lon)
+    z = np.repeat(np.sin(lat)[:, np.newaxis], lon.size, axis=1)
+    x, y, z = rotate(rotation_matrix(frame, "icrs"), x, y, z)
+    return _read_only(x, y, z)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_radec(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
+    frame, lat_bytes, lon_bytes = key
     if frame == "icrs":
-        return lon2d, lat2d
-    if frame == "galactic":
-        icrs = SkyCoord(lon2d, lat2d, unit="deg", frame="galactic").icrs
-        return icrs.ra.deg, icrs.dec.deg
-    raise GeometryError(f"unsupported sky frame {frame!r}")
+        lat = np.frombuffer(lat_bytes, dtype=np.float64)
+        lon = np.frombuffer(lon_bytes, dtype=np.float64)
+        lon2d, lat2d = np.meshgrid(lon, lat)
+        return _read_only(lon2d, lat2d)
+    return _read_only(*to_lonlat(*_grid_vectors(key)))
+
+
+def _radec_arrays(geom: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """ICRS position of every pixel centre as read-only numpy ``(lat, lon)`` arrays, deg."""
+    return _grid_radec(_grid_key(geom))
+
+
+def _pointing_vector(ra: float, dec: float) -> tuple[float, float, float]:
+    ra, dec = np.deg2rad(ra), np.deg2rad(dec)
+    return (
+        float(np.cos(dec) * np.cos(ra)),
+        float(np.cos(dec) * np.sin(ra)),
+        float(np.sin(dec)),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_offset(key: tuple[str, bytes, bytes], ra: float, dec: float) -> np.ndarray:
+    """Angular distance (deg) of each pixel centre from ``(ra, dec)``: atan2(|v x p|, v . p)."""
+    x, y, z = _grid_vectors(key)
+    px, py, pz = _pointing_vector(ra, dec)
+    dot = x * px + y * py + z * pz
+    cross = np.sqrt((y * pz - z * py) ** 2 + (z * px - x * pz) ** 2 + (x * py - y * px) ** 2)
+    (offset,) = _read_only(np.rad2deg(np.arctan2(cross, dot)))
+    return offset
+
+
+def _offset_array(geom: xr.Dataset | xr.DataArray, pointing: Pointing) -> np.ndarray:
+    """Offset of every pixel centre from the pointing, deg, read-only numpy ``(lat, lon)``."""
+    return _grid_offset(_grid_key(geom), float(pointing.ra), float(pointing.dec))
+
+
+def _fov_arrays(
+    geom: xr.Dataset | xr.DataArray, ra: float, dec: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """RADEC FoV coordinates (deg) of the pixel centres about ``(ra, dec)``, numpy arrays."""
+    x, y, z = _grid_vectors(_grid_key(geom))
+    ra_rad, dec_rad = np.deg2rad(ra), np.deg2rad(dec)
+    cos_ra, sin_ra = np.cos(ra_rad), np.sin(ra_rad)
+    cos_dec, sin_dec = np.cos(dec_rad), np.sin(dec_rad)
+    # Rotate about z by -ra, then about y by dec: the pointing goes to (1, 0, 0).
+    x1 = x * cos_ra + y * sin_ra
+    y1 = y * cos_ra - x * sin_ra
+    x2 = x1 * cos_dec + z * sin_dec
+    z2 = z * cos_dec - x1 * sin_dec
+    fov_lon = -np.rad2deg(np.arctan2(y1, x2))
+    fov_lat = np.rad2deg(np.arctan2(z2, np.hypot(x2, y1)))
+    return fov_lon, fov_lat
 
 
 def _sky_array(geom: xr.Dataset | xr.DataArray, values: np.ndarray, name: str, units: str):
@@ -106,14 +193,12 @@ def pixel_radec(geom: xr.Dataset | xr.DataArray) -> tuple[xr.DataArray, xr.DataA
         Right ascension and declination in deg, dims ``(lat, lon)``.
     """
     ra, dec = _radec_arrays(geom)
-    return _sky_array(geom, ra, "ra", "deg"), _sky_array(geom, dec, "dec", "deg")
+    return _sky_array(geom, ra.copy(), "ra", "deg"), _sky_array(geom, dec.copy(), "dec", "deg")
 
 
 def pixel_offset(geom: xr.Dataset | xr.DataArray, pointing: Pointing) -> xr.DataArray:
     """Angular distance of every pixel centre from the pointing, deg, dims ``(lat, lon)``."""
-    ra, dec = _radec_arrays(geom)
-    offset = angular_separation(pointing.ra, pointing.dec, ra, dec)
-    return _sky_array(geom, offset, "offset", "deg")
+    return _sky_array(geom, _offset_array(geom, pointing).copy(), "offset", "deg")
 
 
 def rotate_to_fov(lon, lat, lon0: float, lat0: float):
@@ -203,8 +288,7 @@ def altaz_fov(geom: xr.Dataset | xr.DataArray, observation: Observation):
 
 def radec_fov(geom: xr.Dataset | xr.DataArray, pointing: Pointing):
     """FoV coordinates of the pixel centres in the RADEC-aligned frame, deg, on ``(lat, lon)``."""
-    ra, dec = _radec_arrays(geom)
-    fov_lon, fov_lat = rotate_to_fov(ra, dec, pointing.ra, pointing.dec)
+    fov_lon, fov_lat = _fov_arrays(geom, float(pointing.ra), float(pointing.dec))
     return _sky_array(geom, fov_lon, "fov_lon", "deg"), _sky_array(geom, fov_lat, "fov_lat", "deg")
 
 
@@ -251,11 +335,15 @@ def position_offset(
         if offset < 0:
             raise GeometryError(f"offset must be non-negative, got {offset}")
         return float(offset)
-    if position is None:
-        coord = geom_centre(geom)
-    elif isinstance(position, SkyCoord):
-        coord = position
+    if isinstance(position, SkyCoord):
+        icrs = position.icrs
+        ra, dec = icrs.ra.deg, icrs.dec.deg
     else:
-        coord = SkyCoord(*position, unit="deg", frame=sky_frame(geom))
-    icrs = coord.icrs
-    return float(angular_separation(pointing.ra, pointing.dec, icrs.ra.deg, icrs.dec.deg))
+        if position is None:
+            lon_edges, lat_edges = edges(geom, LON), edges(geom, LAT)
+            position = (
+                0.5 * (lon_edges[0] + lon_edges[-1]),
+                0.5 * (lat_edges[0] + lat_edges[-1]),
+            )
+        ra, dec = transform_lonlat(position[0], position[1], sky_frame(geom), "icrs")
+    return float(angular_separation(pointing.ra, pointing.dec, ra, dec))

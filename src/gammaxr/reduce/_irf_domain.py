@@ -7,7 +7,7 @@ import xarray as xr
 
 from gammaxr.conventions import hi_name, lo_name
 
-__all__ = ["domain_mask", "fill_energy_gaps"]
+__all__ = ["axis_range", "domain_mask", "fill_energy_gaps"]
 
 
 def domain_mask(irf: xr.DataArray, **coords: xr.DataArray | float) -> xr.DataArray | bool:
@@ -32,14 +32,23 @@ def domain_mask(irf: xr.DataArray, **coords: xr.DataArray | float) -> xr.DataArr
     """
     inside: xr.DataArray | bool = True
     for dim, value in coords.items():
-        if lo_name(dim) in irf.coords:
-            low = float(irf.coords[lo_name(dim)].min())
-            high = float(irf.coords[hi_name(dim)].max())
-        else:
-            low = float(irf.coords[dim].min())
-            high = float(irf.coords[dim].max())
+        low, high = axis_range(irf, dim)
         inside = inside & (value >= low) & (value <= high)
     return inside
+
+
+def axis_range(irf: xr.DataArray, dim: str) -> tuple[float, float]:
+    """The range an IRF covers along ``dim``: outermost edges, or outermost nodes.
+
+    See :func:`domain_mask`.
+    """
+    if lo_name(dim) in irf.coords:
+        low = np.min(irf.coords[lo_name(dim)].values)
+        high = np.max(irf.coords[hi_name(dim)].values)
+    else:
+        low = np.min(irf.coords[dim].values)
+        high = np.max(irf.coords[dim].values)
+    return float(low), float(high)
 
 
 def _fill_gaps_kernel(values: np.ndarray) -> np.ndarray:

@@ -3,8 +3,16 @@
 Each product has its own function (:func:`make_exposure`, :func:`make_background`,
 :func:`make_psf`, :func:`make_edisp`; counts are :func:`gammaxr.bin_events`),
 and :func:`make_map_dataset` assembles them, with the safe mask, into one
-:class:`xarray.Dataset`. Every product is computed on whole arrays in float64
-and stored in float32 (counts in int64, the mask as bool).
+:class:`xarray.Dataset`. Every product is computed in float64 and stored in
+float32 (counts in int64, the mask as bool).
+
+How it runs: the products are numpy kernels; :func:`make_map_dataset` shares
+the pixel offsets between them (and the pixel directions, cached per sky grid,
+between observations) and builds the Dataset once at the end. The per-pixel
+kernels (exposure, background) run on blocks of ``lat`` rows, so that their
+float64 temporaries stay a few MB whatever the grid; each step is per pixel, so
+the numbers are those of whole-grid arrays. The public product functions are
+thin wrappers around the same kernels.
 
 Conventions, and where they follow Gammapy (``MapDatasetMaker``, v2.1):
 
@@ -39,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import xarray as xr
 
-from gammaxr.axes import axis_from_edges, sky_frame, solid_angle
+from gammaxr.axes import axis_from_edges, sky_frame
 from gammaxr.conventions import (
     ENERGY,
     ENERGY_TRUE,
@@ -55,17 +63,18 @@ from gammaxr.conventions import (
     require_dims,
     require_units,
 )
-from gammaxr.data.events import bin_events
+from gammaxr.data.events import _bin_counts
 from gammaxr.exceptions import ConfigError, DimensionError
 from gammaxr.irf import evaluate, interpolate, migration_matrix, psf_kind
+from gammaxr.irf._interpolate import interpolate_array, node_values
 from gammaxr.reduce._geometry import (
     Position,
+    _fov_arrays,
+    _offset_array,
     altaz_fov,
-    pixel_offset,
     position_offset,
-    radec_fov,
 )
-from gammaxr.reduce._irf_domain import domain_mask, fill_energy_gaps
+from gammaxr.reduce._irf_domain import _fill_gaps_kernel, axis_range, domain_mask
 
 if TYPE_CHECKING:
     from gammaxr.data.observation import Observation
@@ -126,16 +135,64 @@ def make_exposure(observation: Observation, geom: xr.Dataset | xr.DataArray) -> 
         effective area's energy and offset range.
     """
     require_dims(geom, (ENERGY_TRUE, LAT, LON), what="make_exposure geometry")
+    values = _exposure_values(observation, geom, _offset_array(geom, observation.pointing))
+    return _wrap(values, (ENERGY_TRUE, LAT, LON), "exposure", "m2 s", geom)
+
+
+def _exposure_values(
+    observation: Observation, geom: xr.Dataset | xr.DataArray, offset: np.ndarray
+) -> np.ndarray:
+    """The exposure as a float32 ``(energy_true, lat, lon)`` array; ``offset`` (lat, lon), deg."""
     aeff = require_units(observation.aeff, "m2", what="aeff")
-    offset = pixel_offset(geom, observation.pointing)
-    energy_true = _energies(geom, ENERGY_TRUE)
+    _require_irf_dims(aeff, (ENERGY_TRUE, OFFSET), "aeff")
+    energy_true = np.asarray(_energies(geom, ENERGY_TRUE).values, dtype=float)
+    table = np.asarray(aeff.transpose(ENERGY_TRUE, OFFSET).values)
+    energy_nodes, energy_log = node_values(aeff, ENERGY_TRUE)
+    offset_nodes, offset_log = node_values(aeff, OFFSET)
     # Interpolating along energy on the IRF grid first, then in offset, gives the same
     # numbers as one bilinear interpolation (a tensor product) with half the work.
-    values = interpolate(interpolate(aeff, energy_true=energy_true), offset=offset)
-    inside = domain_mask(aeff, energy_true=energy_true) & domain_mask(aeff, offset=offset)
-    exposure = values.where(inside, 0.0) * observation.livetime
-    exposure = exposure.transpose(ENERGY_TRUE, LAT, LON).astype(np.float32)
-    return _product(exposure, "exposure", "m2 s", geom)
+    spectra = interpolate_array(  # (offset node, energy_true)
+        table.T[:, np.newaxis, :], [energy_true], [energy_nodes], [energy_log]
+    )
+    grid = spectra.T[:, np.newaxis, np.newaxis, :]
+    energy_outside = ~_inside(aeff, ENERGY_TRUE, energy_true)
+    exposure = np.empty((energy_true.size, *offset.shape), dtype=np.float32)
+    for rows in _row_blocks(offset.shape, 8 * energy_true.size):
+        block = offset[rows]
+        values = interpolate_array(grid, [block], [offset_nodes], [offset_log])
+        # Zero outside the IRF's range, then times the live time, in place (the numbers of
+        # np.where(inside, values, 0.0) * livetime, without two more arrays).
+        values[energy_outside] = 0.0
+        outside = ~_inside(aeff, OFFSET, block)
+        if outside.any():
+            values[:, outside] = 0.0
+        values *= observation.livetime
+        exposure[:, rows] = values  # float32, as astype rounds
+    return exposure
+
+
+#: Bytes of each float64 temporary of the per-pixel kernels (blocks of rows this big
+#: keep the temporaries in cache and the peak memory low).
+_BLOCK_BYTES = 2**21
+
+
+def _row_blocks(shape: tuple[int, int], bytes_per_pixel: int) -> list[slice]:
+    """Blocks of ``lat`` rows of a ``(lat, lon)`` grid, each about :data:`_BLOCK_BYTES`."""
+    n_lat, n_lon = shape
+    rows = max(1, _BLOCK_BYTES // max(1, n_lon * bytes_per_pixel))
+    return [slice(start, min(start + rows, n_lat)) for start in range(0, n_lat, rows)]
+
+
+def _require_irf_dims(irf: xr.DataArray, dims: Sequence[str], what: str) -> None:
+    """An IRF must have exactly these dims (in any order)."""
+    if set(irf.dims) != set(dims):
+        raise DimensionError(f"{what}: expected dims {tuple(dims)}, got {irf.dims}")
+
+
+def _inside(irf: xr.DataArray, dim: str, values: np.ndarray) -> np.ndarray:
+    """Whether ``values`` lie in the range the IRF covers along ``dim`` (see domain_mask)."""
+    low, high = axis_range(irf, dim)
+    return (values >= low) & (values <= high)
 
 
 def make_background(
@@ -199,60 +256,97 @@ def make_background(
     time steps short enough for the field to rotate by at most 1 deg).
     """
     require_dims(geom, (ENERGY, LAT, LON), what="make_background geometry")
+    values = _background_values(
+        observation, geom, integration=integration, fill_missing=fill_missing, bkg=bkg
+    )
+    return _wrap(values, (ENERGY, LAT, LON), "background", "", geom)
+
+
+def _background_values(
+    observation: Observation,
+    geom: xr.Dataset | xr.DataArray,
+    *,
+    integration: str,
+    fill_missing: bool,
+    bkg: xr.DataArray | None,
+) -> np.ndarray:
+    """The background as a float32 ``(energy, lat, lon)`` array (see make_background)."""
     if integration not in ("nodes", "edges"):
         raise ConfigError(f"integration must be 'nodes' or 'edges', got {integration!r}")
     bkg = require_units(observation.bkg if bkg is None else bkg, "TeV-1 s-1 sr-1", what="bkg")
-    if fill_missing:
-        bkg = fill_energy_gaps(bkg, ENERGY)
-    spatial: dict[str, xr.DataArray]
-    if {FOV_LON, FOV_LAT} <= set(bkg.dims):
+    spatial_dims = tuple(dim for dim in bkg.dims if dim != ENERGY)
+    points: dict[str, np.ndarray]
+    if ENERGY in bkg.dims and set(spatial_dims) == {FOV_LON, FOV_LAT}:
         alignment = str(bkg.attrs.get("fovalign", "RADEC")).upper()
         if alignment == "ALTAZ":
-            fov_lon, fov_lat = altaz_fov(geom, observation)
-        elif alignment == "RADEC":
-            fov_lon, fov_lat = radec_fov(geom, observation.pointing)
-        elif alignment == "REVERSE_LON_RADEC":
-            fov_lon, fov_lat = radec_fov(geom, observation.pointing)
-            fov_lon = -fov_lon
+            fov_lon, fov_lat = (da.values for da in altaz_fov(geom, observation))
+        elif alignment in ("RADEC", "REVERSE_LON_RADEC"):
+            pointing = observation.pointing
+            fov_lon, fov_lat = _fov_arrays(geom, float(pointing.ra), float(pointing.dec))
+            if alignment == "REVERSE_LON_RADEC":
+                fov_lon = -fov_lon
         else:
             raise ConfigError(
                 f"bkg: attrs['fovalign'] must be RADEC, ALTAZ or REVERSE_LON_RADEC, "
                 f"got {alignment!r}"
             )
-        spatial = {FOV_LON: fov_lon, FOV_LAT: fov_lat}
-    elif OFFSET in bkg.dims:
-        spatial = {OFFSET: pixel_offset(geom, observation.pointing)}
+        points = {FOV_LON: fov_lon, FOV_LAT: fov_lat}
+    elif ENERGY in bkg.dims and spatial_dims == (OFFSET,):
+        points = {OFFSET: _offset_array(geom, observation.pointing)}
     else:
         raise DimensionError(
             f"bkg: expected dims (energy, fov_lat, fov_lon) or (energy, offset), got {bkg.dims}"
         )
     bin_edges = _edges_tev(geom, ENERGY)
     samples, starts = _energy_samples(bkg, bin_edges, integration)
-    energy = xr.DataArray(samples, dims=_SAMPLE, attrs={"units": "TeV"})
-    log_rate = np.log(bkg.clip(min=_TINY)).assign_attrs(units="")
+    # log(rate) on (spatial..., energy), the spatial dims in the IRF's order
+    table = np.asarray(bkg.transpose(*spatial_dims, ENERGY).values)
+    if fill_missing:
+        table = _fill_gaps_kernel(table)  # fill_energy_gaps, along the last axis
+    log_rate = np.log(np.clip(table, _TINY, None))
+    energy_nodes, energy_log = node_values(bkg, ENERGY)
+    spatial_nodes = [node_values(bkg, dim) for dim in spatial_dims]
     # Multilinear interpolation is a tensor product, so interpolating along energy
     # on the IRF grid first and then across the field gives the same numbers with
     # half the corners per pixel.
-    log_spectra = interpolate(log_rate, energy=energy)
-    log_values = interpolate(log_spectra, **spatial)
-    integral = xr.apply_ufunc(
-        _integrate_power_law,
-        log_values,
-        domain_mask(bkg, **spatial),
-        input_core_dims=[[_SAMPLE], []],
-        output_core_dims=[[ENERGY]],
-        kwargs={
-            "log_energy": np.log(samples),
-            "starts": starts,
-            "energy_inside": np.asarray(domain_mask(bkg, energy=energy).values, dtype=bool),
-        },
-        dask="parallelized",
-        output_dtypes=[np.float64],
-        dask_gufunc_kwargs={"output_sizes": {ENERGY: bin_edges.size - 1}},
+    log_spectra = interpolate_array(  # (spatial..., sample)
+        log_rate[..., np.newaxis, :], [samples], [energy_nodes], [energy_log]
     )
-    counts = integral * (solid_angle(geom) * observation.ontime)
-    counts = counts.transpose(ENERGY, LAT, LON).astype(np.float32)
-    return _product(counts, "background", "", geom)
+    grid = np.moveaxis(log_spectra, -1, 0)  # (sample, spatial...)
+    grid = grid.reshape(grid.shape[:1] + (1, 1) + grid.shape[1:])
+    sky_shape = points[spatial_dims[0]].shape
+    scale = _solid_angle(geom) * observation.ontime
+    energy_inside = _inside(bkg, ENERGY, samples)
+    counts = np.empty((starts.size, *sky_shape), dtype=np.float32)
+    # Block by block of rows: every step is per pixel, so the numbers are those of
+    # whole-grid arrays, with temporaries a few MB in size.
+    for rows in _row_blocks(sky_shape, 8 * samples.size):
+        log_values = interpolate_array(  # (sample, rows, lon)
+            grid,
+            [points[dim][rows] for dim in spatial_dims],
+            [nodes for nodes, _ in spatial_nodes],
+            [log for _, log in spatial_nodes],
+        )
+        inside = np.ones(log_values.shape[1:], dtype=bool)
+        for dim in spatial_dims:
+            inside = inside & _inside(bkg, dim, points[dim][rows])
+        integral = _integrate_power_law(
+            log_values,
+            inside,
+            log_energy=np.log(samples),
+            starts=starts,
+            energy_inside=energy_inside,
+        )
+        integral *= scale[rows]
+        counts[:, rows] = integral  # float32, as astype rounds
+    return counts
+
+
+def _solid_angle(geom: xr.Dataset | xr.DataArray) -> np.ndarray:
+    """Pixel solid angles, sr, numpy ``(lat, lon)`` (as :func:`gammaxr.axes.solid_angle`)."""
+    lon_edges = np.deg2rad(edges(geom, LON))
+    sin_lat = np.sin(np.deg2rad(edges(geom, LAT)))
+    return np.outer(np.diff(sin_lat), np.diff(lon_edges))
 
 
 def _energy_samples(
@@ -285,33 +379,58 @@ def _integrate_power_law(
 ) -> np.ndarray:
     """Integral over each bin of a rate that is a power law between samples.
 
-    ``log_values`` (..., n_samples) holds ``log(rate)`` at the samples
+    ``log_values`` (n_samples, ...) holds ``log(rate)`` at the samples
     ``log_energy``; the rate is zero where ``inside`` (broadcast over ``...``)
     or ``energy_inside`` (n_samples) is False. The integral of a power law
     between ``(E1, r1)`` and ``(E2, r2)`` is ``ln(E2/E1)`` times the
     logarithmic mean of ``E1 r1`` and ``E2 r2``; segments are summed from
-    ``starts[i]`` to ``starts[i + 1]``.
+    ``starts[i]`` to ``starts[i + 1]``. Returns ``(n_bins, ...)``.
+    ``log_values`` is overwritten.
     """
-    # Work with the samples on the first axis: that is how the interpolation lays
-    # them out in memory, so the arithmetic runs on contiguous data.
-    log_values = np.moveaxis(log_values, -1, 0)
-    log_flux = np.where(
-        energy_inside.reshape((-1,) + (1,) * (log_values.ndim - 1)) & inside,
-        log_values + log_energy.reshape((-1,) + (1,) * (log_values.ndim - 1)),
-        -np.inf,
-    )
+    column = (-1,) + (1,) * (log_values.ndim - 1)
+    log_flux = np.add(log_values, log_energy.reshape(column), out=log_values)
+    if not (np.all(energy_inside) and np.all(inside)):
+        log_flux = np.where(energy_inside.reshape(column) & inside, log_flux, -np.inf)
     flux = np.exp(log_flux)
+    # In place where possible: the same operations as np.diff(...) / np.diff(...).
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = np.diff(log_flux, axis=0)
-        segments = np.diff(flux, axis=0) / delta
-        small = np.abs(delta) < 1e-8
+        delta = np.subtract(log_flux[1:], log_flux[:-1])
+        segments = np.subtract(flux[1:], flux[:-1])
+        segments /= delta
+        small = (delta < 1e-8) & (delta > -1e-8)  # |delta| < 1e-8, without a float temporary
     if small.any():
         with np.errstate(invalid="ignore"):  # -inf deltas (outside the IRF) are dropped below
             segments = np.where(small, flux[:-1] * (1 + 0.5 * delta), segments)
     # A zero rate at either end (outside the IRF) gives inf/inf or 0/0: no contribution.
-    width = np.diff(log_energy).reshape((-1,) + (1,) * (log_values.ndim - 1))
-    segments = np.where(np.isfinite(segments), segments, 0.0) * width
-    return np.moveaxis(np.add.reduceat(segments, starts, axis=0), 0, -1)
+    finite = np.isfinite(segments)
+    if not finite.all():
+        np.copyto(segments, 0.0, where=~finite)
+    segments *= np.diff(log_energy).reshape(column)
+    return _sum_segments(segments, starts)
+
+
+def _sum_segments(segments: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``np.add.reduceat(segments, starts, axis=0)``, the same sums, faster.
+
+    reduceat adds the first row of a group to the sum, taken left to right, of
+    the others (for groups of up to 8 rows; longer groups are left to it). Done
+    here plane by plane on whole ``(lat, lon)`` rows, which on a sky cube is
+    several times faster than reduceat's walk along the first axis.
+    """
+    n = segments.shape[0]
+    lengths = np.diff(np.append(starts, n))
+    if lengths.size == 0 or lengths.min() < 1 or lengths.max() > 8:
+        return np.add.reduceat(segments, starts, axis=0)
+    if lengths.max() == 1:
+        return segments[starts]
+    total = segments[starts]
+    grouped = np.nonzero(lengths > 1)[0]
+    rest = segments[starts[grouped] + 1]
+    for step in range(2, int(lengths.max())):
+        more = np.nonzero(lengths[grouped] > step)[0]
+        rest[more] += segments[starts[grouped[more]] + step]
+    total[grouped] = total[grouped] + rest
+    return total
 
 
 def make_psf(
@@ -356,6 +475,14 @@ def make_psf(
     irf_offset = position_offset(observation.pointing, geom, position=position, offset=offset)
     psf = observation.psf
     energy_true = _energies(geom, ENERGY_TRUE)
+    fast = _psf_table_values(psf, energy_true, rad, irf_offset)
+    if fast is not None:
+        coords = _sky_coords(geom, (ENERGY_TRUE,))
+        coords.update({key: coord.variable for key, coord in rad.coords.items()})
+        result = xr.DataArray(
+            fast, dims=(ENERGY_TRUE, RAD), coords=coords, name="psf", attrs={"units": "sr-1"}
+        )
+        return result.assign_attrs(offset=irf_offset)
     values = evaluate(psf, rad=rad, energy_true=energy_true, offset=irf_offset)
     if psf_kind(psf) == "psf_table":
         values = values.where(domain_mask(psf, rad=rad), 0.0)
@@ -405,6 +532,10 @@ def make_edisp(
     require_dims(geom, (ENERGY_TRUE, ENERGY), what="make_edisp geometry")
     irf_offset = position_offset(observation.pointing, geom, position=position, offset=offset)
     edisp = observation.edisp
+    fast = _edisp_values(edisp, geom, irf_offset)
+    if fast is not None:
+        result = _wrap(fast, (ENERGY_TRUE, ENERGY), "edisp", "", geom)
+        return result.assign_attrs(offset=irf_offset)
     matrix = migration_matrix(
         edisp, geom.coords[ENERGY_TRUE], geom.coords[ENERGY], offset=irf_offset
     )
@@ -419,6 +550,114 @@ def make_edisp(
     return result.assign_attrs(offset=irf_offset)
 
 
+def _psf_table_values(
+    psf: xr.DataArray | xr.Dataset,
+    energy_true: xr.DataArray,
+    rad: xr.DataArray,
+    offset: float | xr.DataArray,
+) -> np.ndarray | None:
+    """:func:`make_psf` of a PSF table at one offset with numpy: float32 ``(energy_true, rad)``.
+
+    The same operations, in the same order, as the xarray path (so the same numbers);
+    None for the cases it does not cover (parametric PSFs, offset maps, other dims).
+    """
+    if (
+        not isinstance(psf, xr.DataArray)
+        or isinstance(offset, xr.DataArray)
+        or set(psf.dims) != {ENERGY_TRUE, OFFSET, RAD}
+        or psf.sizes[RAD] < 1
+    ):
+        return None
+    try:
+        factor = parse_unit(psf.attrs.get("units"), where="psf").to("sr-1")
+    except Exception:  # noqa: BLE001 - the xarray path raises the proper error
+        return None
+    rad_units = psf.coords[RAD].attrs.get("units", "deg")
+    rad_values = np.asarray(require_units(rad.coords[RAD], rad_units, what="rad").values, float)
+    points = {
+        ENERGY_TRUE: np.asarray(energy_true.values, dtype=float)[:, np.newaxis],
+        OFFSET: np.asarray(float(offset)),
+        RAD: rad_values[np.newaxis, :],
+    }
+    nodes = [node_values(psf, dim) for dim in psf.dims]
+    values = interpolate_array(
+        np.asarray(psf.values),
+        [points[dim] for dim in psf.dims],
+        [n for n, _ in nodes],
+        [log for _, log in nodes],
+    )
+    values = np.where(_inside(psf, RAD, rad_values)[np.newaxis, :], values, 0.0)
+    if factor != 1:
+        values = values * factor
+    rad_edges = np.deg2rad(edges(rad, RAD))
+    annulus = 2 * np.pi * -np.diff(np.cos(rad_edges))
+    norm = np.nansum(values * annulus, axis=1)
+    normed = values / np.where(norm > 0, norm, np.nan)[:, np.newaxis]
+    return np.where(np.isnan(normed), 0.0, normed).astype(np.float32)
+
+
+def _edisp_values(
+    edisp: xr.DataArray, geom: xr.Dataset | xr.DataArray, offset: float | xr.DataArray
+) -> np.ndarray | None:
+    """:func:`make_edisp` at one offset with numpy: float32 ``(energy_true, energy)``.
+
+    The operations of :func:`gammaxr.irf.migration_matrix` and of the row norm,
+    in the same order (so the same numbers); None for the cases it does not cover.
+    """
+    if (
+        isinstance(offset, xr.DataArray)
+        or set(edisp.dims) != {ENERGY_TRUE, MIGRA, OFFSET}
+        or edisp.attrs.get("units", "") not in ("", None)
+        or f"{MIGRA}_lo" not in edisp.coords
+    ):
+        return None
+    migra_edges = edges(edisp, MIGRA)
+    if migra_edges.size < 2 or not np.all(np.diff(migra_edges) > 0):
+        return None
+    axis = edisp.dims.index(MIGRA)
+    column = [1, 1, 1]
+    column[axis] = -1
+    density = np.asarray(edisp.values) * np.diff(migra_edges).reshape(column)
+    inside = np.nancumsum(density, axis=axis)
+    zeros = np.zeros_like(np.take(inside, [0], axis=axis))
+    cumulative = np.concatenate([zeros, inside], axis=axis)
+    energy_true = np.asarray(_energies(geom, ENERGY_TRUE).values, dtype=float)
+    e_lo = np.asarray(require_units(geom.coords[f"{ENERGY}_lo"], "TeV", what="energy_lo").values)
+    e_hi = np.asarray(require_units(geom.coords[f"{ENERGY}_hi"], "TeV", what="energy_hi").values)
+    nodes = {
+        ENERGY_TRUE: node_values(edisp, ENERGY_TRUE),
+        MIGRA: (migra_edges, False),
+        OFFSET: node_values(edisp, OFFSET),
+    }
+    bounds = []
+    for e_bound in (e_lo, e_hi):
+        points = {
+            ENERGY_TRUE: energy_true[:, np.newaxis],
+            MIGRA: (e_bound[:, np.newaxis] / energy_true[np.newaxis, :]).T,
+            OFFSET: np.asarray(float(offset)),
+        }
+        bounds.append(
+            interpolate_array(
+                cumulative,
+                [points[dim] for dim in edisp.dims],
+                [nodes[dim][0] for dim in edisp.dims],
+                [nodes[dim][1] for dim in edisp.dims],
+            )
+        )
+    matrix = np.clip(bounds[1] - bounds[0], 0, None)
+    row_dims = [dim for dim in edisp.dims if dim != MIGRA]
+    row_norm = np.nansum(density, axis=axis)
+    norm_points = {ENERGY_TRUE: energy_true, OFFSET: np.asarray(float(offset))}
+    norm = interpolate_array(
+        row_norm,
+        [norm_points[dim] for dim in row_dims],
+        [nodes[dim][0] for dim in row_dims],
+        [nodes[dim][1] for dim in row_dims],
+    )
+    normed = matrix / np.where(norm > 0, norm, np.nan)[:, np.newaxis]
+    return np.where(np.isnan(normed), 0.0, normed).astype(np.float32)
+
+
 def _product(da: xr.DataArray, name: str, units: str, geom) -> xr.DataArray:
     """Name a product, give it only ``units``, and the geometry's coordinates on its dims."""
     coords = {key: coord for key, coord in geom.coords.items() if set(coord.dims) <= set(da.dims)}
@@ -426,6 +665,20 @@ def _product(da: xr.DataArray, name: str, units: str, geom) -> xr.DataArray:
     da.name = name
     da.attrs = {"units": units}
     return da
+
+
+def _sky_coords(geom, dims: Sequence[str]) -> dict[str, xr.Variable]:
+    """The geometry's coordinates that lie on ``dims`` (as :func:`_product` attaches them)."""
+    return {
+        key: coord.variable for key, coord in geom.coords.items() if set(coord.dims) <= set(dims)
+    }
+
+
+def _wrap(values: np.ndarray, dims: Sequence[str], name: str, units: str, geom) -> xr.DataArray:
+    """A product array as a named DataArray with ``units`` and the geometry's coordinates."""
+    return xr.DataArray(
+        values, dims=tuple(dims), coords=_sky_coords(geom, dims), name=name, attrs={"units": units}
+    )
 
 
 def make_map_dataset(
@@ -513,7 +766,7 @@ def make_map_dataset(
     >>> sorted(ds.data_vars)
     ['background', 'counts', 'edisp', 'exposure', 'mask_safe', 'psf']
     """
-    from gammaxr.reduce.safe_mask import make_safe_mask, safe_mask_methods
+    from gammaxr.reduce.safe_mask import _safe_mask_values, safe_mask_methods
 
     known = PRODUCTS + OPTIONAL_PRODUCTS
     unknown = [name for name in products if name not in known]
@@ -526,44 +779,73 @@ def make_map_dataset(
     require_dims(geom, (ENERGY, LAT, LON), what="make_map_dataset geometry")
     if {"exposure", "psf", "edisp", *OPTIONAL_PRODUCTS} & set(products):
         require_dims(geom, (ENERGY_TRUE,), what="make_map_dataset geometry")
-    variables: dict[str, xr.DataArray] = {}
+    # The sky products are computed as numpy arrays (sharing the pixel offsets) and
+    # the Dataset is built once at the end.
+    cubes: dict[str, tuple[tuple[str, ...], np.ndarray, str]] = {}
+    others: dict[str, xr.DataArray] = {}
+    offset = None
+    if {"exposure", "mask_safe"} & set(products) or "offset-max" in methods:
+        offset = _offset_array(geom, observation.pointing)
     if "counts" in products:
-        counts = bin_events(observation.events, geom)
-        variables["counts"] = _product(counts, "counts", "", geom)
+        cubes["counts"] = ((ENERGY, LAT, LON), _bin_counts(observation.events, geom), "")
     if "exposure" in products:
-        variables["exposure"] = make_exposure(observation, geom)
+        exposure = _exposure_values(observation, geom, offset)
+        cubes["exposure"] = ((ENERGY_TRUE, LAT, LON), exposure, "m2 s")
+    background = None
     if "background" in products:
-        variables["background"] = make_background(
-            observation, geom, integration=background_integration, bkg=bkg
+        background = _background_values(
+            observation, geom, integration=background_integration, fill_missing=True, bkg=bkg
         )
+        cubes["background"] = ((ENERGY, LAT, LON), background, "")
     if "psf" in products:
-        variables["psf"] = make_psf(observation, geom, rad=psf_rad)
+        others["psf"] = make_psf(observation, geom, rad=psf_rad)
     if "edisp" in products:
-        variables["edisp"] = make_edisp(observation, geom)
+        others["edisp"] = make_edisp(observation, geom)
     if "psf_map" in products:
         from gammaxr.reduce.irf_maps import make_psf_map
 
-        variables["psf_map"] = make_psf_map(observation, geom, binsz=irf_binsz, rad=psf_rad)
+        others["psf_map"] = make_psf_map(observation, geom, binsz=irf_binsz, rad=psf_rad)
     if "edisp_map" in products:
         from gammaxr.reduce.irf_maps import make_edisp_map
 
-        variables["edisp_map"] = make_edisp_map(observation, geom, binsz=irf_binsz)
+        others["edisp_map"] = make_edisp_map(observation, geom, binsz=irf_binsz)
     if "mask_safe" in products:
-        variables["mask_safe"] = make_safe_mask(
-            observation,
-            geom,
-            methods,
-            background=variables.get("background"),
-            edisp=variables.get("edisp"),
-            bkg=bkg,
+        mask = _safe_mask_values(
+            observation, geom, methods, background=background, edisp=others.get("edisp"), bkg=bkg
         )
+        cubes["mask_safe"] = ((ENERGY, LAT, LON), mask, "")
     attrs = _dataset_attrs(observation, geom, methods if "mask_safe" in products else {})
-    irf_offset = [
-        variables[name].attrs.pop("offset") for name in ("psf", "edisp") if name in variables
-    ]
+    irf_offset = [others[name].attrs.pop("offset") for name in ("psf", "edisp") if name in others]
     if irf_offset:
         attrs["irf_offset"] = float(irf_offset[0])
-    return xr.Dataset(variables, attrs=attrs)
+    return _assemble(geom, cubes, others, attrs)
+
+
+def _assemble(
+    geom: xr.Dataset,
+    cubes: Mapping[str, tuple[tuple[str, ...], np.ndarray, str]],
+    others: Mapping[str, xr.DataArray],
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """The map dataset: variables in the order of :data:`PRODUCTS`, the geometry's coords."""
+    variables: dict[str, xr.Variable] = {}
+    coords: dict[str, xr.Variable] = {}
+    used: set[str] = set()
+    order = ("counts", "exposure", "background", "psf", "edisp", *OPTIONAL_PRODUCTS, "mask_safe")
+    for name in order:
+        if name in cubes:
+            dims, values, units = cubes[name]
+            variables[name] = xr.Variable(dims, values, {"units": units})
+            used.update(dims)
+        elif name in others:
+            da = others[name]
+            variables[name] = da.variable
+            for key, coord in da.coords.items():
+                coords.setdefault(str(key), coord.variable)
+    for key, coord in geom.coords.items():
+        if set(coord.dims) <= used:
+            coords.setdefault(str(key), coord.variable)
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
 def _dataset_attrs(

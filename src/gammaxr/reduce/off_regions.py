@@ -11,17 +11,40 @@ from the pointing, the first region is placed at ``size + min_distance +
 min_distance_input`` from the on region, the next ones ``size +
 min_distance`` apart, up to ``2 pi - size - min_distance -
 min_distance_input``; a candidate touching an excluded pixel is moved on by
-``angle_increment``. Exclusion is tested on the points of a tangent-plane
-(TAN) grid of ``binsz`` (0.01 deg) centred on the pointing and laid out as
-Gammapy's reference grid (``4 * offset + 0.3`` deg wide) that fall in the on
-region, rotated with it. ``size`` is exact by default (``2 arcsin(sin r /
-sin d)`` for a circle; the grid points widened by a pixel for other shapes),
-so that off regions never overlap; ``size_method="gammapy"`` takes the range
-of the grid points as Gammapy does, which reproduces Gammapy's regions but
-lets neighbours overlap by up to a pixel. The regions themselves are rotated
-exactly on the sphere (Gammapy rotates their pixel versions on its grid,
-which changes a circle's radius by ~1e-5 relative and an orientation by
-~1e-3 deg).
+``angle_increment``. The regions are rotated exactly on the sphere (Gammapy
+rotates their pixel versions on its grid, which changes a circle's radius by
+~1e-5 relative and an orientation by ~1e-3 deg).
+
+Geometry: exact, or Gammapy's pixels
+------------------------------------
+Off regions must not overlap the on region, each other, or the excluded sky.
+With ``geometry="exact"`` (the default) they do not, exactly:
+
+* ``size`` is exact: ``2 arcsin(sin r / sin d)`` for a circle of radius ``r``
+  at offset ``d`` (the angle at which two such circles touch); for other
+  shapes the range of the points of a tangent-plane (TAN) grid of ``binsz``
+  (0.01 deg) inside the shape, widened by the angle of a pixel diagonal at
+  each side.
+* A circle is excluded if it shares a point with an excluded pixel (the
+  spherical distance from its centre to the pixel's lon/lat box, computed
+  exactly, at most its radius); other shapes are tested on their grid points.
+
+``geometry="gammapy"`` measures both on Gammapy's 0.01 deg reference grid
+(centred on the pointing, ``4 * offset + 0.3`` deg wide), as Gammapy does:
+``size`` is the range of position angles of the pixel centres inside the on
+region, which misses up to a pixel at each side, and a candidate is excluded
+if one of those pixel centres, rotated, falls on an excluded pixel. This
+reproduces Gammapy's regions to 1e-14 deg, but neighbouring regions overlap:
+for the H.E.S.S. Crab runs 23559 and 23592 (on circle of 0.11 deg at 1.5 deg
+offset) Gammapy's spacing is 1.4 % short, so 41 regions fit where 40 do
+without overlap, and neighbours overlap by 0.0067 deg (centres 0.970 of a
+diameter apart; 0.980 at 0.5 deg offset, where both give 12 regions).
+Gammapy counts the events of the union of the regions (an event in two
+regions once) but sets ``acceptance_off`` to the number of regions, so the
+off area is overestimated by the 40 lens-shaped overlaps, 0.6 % at 1.5 deg
+offset, and the background with it underestimated. Gammapy's pixel
+exclusion test, too, lets a region overlap an excluded pixel whose centre it
+does not contain.
 
 :func:`find_wobble_regions` follows Gammapy's ``WobbleRegionsFinder``:
 ``n_off_regions`` positions evenly spaced with the on region around the
@@ -53,22 +76,31 @@ from astropy.coordinates import SkyCoord
 from regions import CircleSkyRegion, PointSkyRegion, Regions, SkyRegion
 
 from gammaxr.axes import sky_frame
-from gammaxr.conventions import ENERGY, LAT, LON, edges, require_dims
+from gammaxr.conventions import ENERGY, LAT, LON, edges, hi_name, lo_name, require_dims
 from gammaxr.exceptions import ConfigError, DimensionError, GammaxrWarning, GeometryError
-from gammaxr.reduce.map import _product
 from gammaxr.reduce.spectrum import (
     OnRegion,
+    _coords_on,
+    _energy_counts,
+    _in_circles,
+    _region_counts,
     as_on_region,
     is_point_like,
     largest_on_radius,
-    make_region_counts,
     make_spectrum_dataset,
     rad_max_table,
-    region_centre,
     region_extent,
     region_frame,
 )
-from gammaxr.sky.regions import contains, region_to_string
+from gammaxr.sky.frames import transform_lonlat
+from gammaxr.sky.regions import (
+    _region_centre,
+    circles_to_string,
+    contains,
+    coord_lonlat,
+    region_to_string,
+    wrap_longitude,
+)
 from gammaxr.sky.separation import angular_separation, tangent_plane_offsets
 
 if TYPE_CHECKING:
@@ -141,10 +173,11 @@ def _pointing_lonlat(pointing: Pointing | SkyCoord | tuple[float, float], frame:
     """The pointing as ``(lon, lat)`` in deg in ``frame``."""
     if isinstance(pointing, SkyCoord):
         coord = pointing
-    elif isinstance(pointing, tuple):
-        coord = SkyCoord(*pointing, unit="deg", frame="icrs")
     else:
-        coord = SkyCoord(pointing.ra, pointing.dec, unit="deg", frame="icrs")
+        ra, dec = pointing if isinstance(pointing, tuple) else (pointing.ra, pointing.dec)
+        if frame == "icrs":  # what SkyCoord(ra, dec).transform_to("icrs") holds
+            return float(wrap_longitude(float(ra))[0]), float(dec)
+        coord = SkyCoord(ra, dec, unit="deg", frame="icrs")
     coord = coord.transform_to(frame)
     return float(coord.spherical.lon.deg), float(coord.spherical.lat.deg)
 
@@ -187,8 +220,7 @@ def _rotate_region(region: SkyRegion, lon0: float, lat0: float, frame: str, thet
         return region.copy(vertices=SkyCoord(lon, lat, unit="deg", frame=frame))
     if getattr(region, "center", None) is None:
         raise GeometryError(f"cannot rotate a {type(region).__name__}: it has no centre")
-    centre = region.center.transform_to(frame)
-    c_lon, c_lat = centre.spherical.lon.deg, centre.spherical.lat.deg
+    c_lon, c_lat = coord_lonlat(region.center, frame)
     lon, lat = _rotate(c_lon, c_lat, lon0, lat0, theta)
     changes: dict[str, Any] = {"center": SkyCoord(lon, lat, unit="deg", frame=frame)}
     if getattr(region, "angle", None) is not None:
@@ -214,8 +246,7 @@ class _Footprint:
     def __init__(self, shape: SkyRegion, lon0: float, lat0: float, frame: str, binsz: float):
         self.shape, self.lon0, self.lat0, self.frame = shape, lon0, lat0, frame
         self.binsz = binsz
-        centre = region_centre(shape)
-        c_lon, c_lat = centre.spherical.lon.deg, centre.spherical.lat.deg
+        c_lon, c_lat = coord_lonlat(_region_centre(shape), frame)
         self.offset = float(angular_separation(lon0, lat0, c_lon, c_lat))
         extent = region_extent(shape)
         npix = int(np.rint((4 * self.offset + 0.3) / binsz))
@@ -292,15 +323,18 @@ class _Exclusion:
                 "exclusion_mask must be boolean, True where the sky is excluded (sources)"
             )
         self.frame = sky_frame(mask)
-        self.lon_edges = edges(mask, LON)
-        self.lat_edges = edges(mask, LAT)
-        self.values = np.asarray(mask.transpose(LAT, LON).values, dtype=bool)
+        # Read the edges from the coordinate variables: a DataArray's coordinate
+        # lookup costs a fraction of a millisecond each, and this runs per observation.
+        variables = mask.coords.variables
+        self.lon_edges = _edges(variables, LON)
+        self.lat_edges = _edges(variables, LAT)
+        values = mask.variable.transpose(LAT, LON).values
+        self.values = np.asarray(values, dtype=bool)
 
     def __call__(self, lon: np.ndarray, lat: np.ndarray, frame: str) -> np.ndarray:
         """Whether each position (deg, in ``frame``) falls on an excluded pixel."""
         if frame != self.frame:
-            coord = SkyCoord(lon, lat, unit="deg", frame=frame).transform_to(self.frame)
-            lon, lat = coord.spherical.lon.deg, coord.spherical.lat.deg
+            lon, lat = transform_lonlat(lon, lat, frame, self.frame)
         centre = 0.5 * (self.lon_edges[0] + self.lon_edges[-1])
         lon = (np.asarray(lon) - centre + 180.0) % 360.0 + centre - 180.0
         i_lon = np.searchsorted(self.lon_edges, lon, side="right") - 1
@@ -310,6 +344,77 @@ class _Exclusion:
         excluded = np.zeros(np.shape(lon), dtype=bool)
         excluded[valid] = self.values[i_lat[valid], i_lon[valid]]
         return excluded
+
+
+class _ExcludedBoxes:
+    """The excluded pixels of a mask as lon/lat boxes, to test circles against exactly.
+
+    Only the pixels that a circle of ``radius`` whose centre lies at ``offset``
+    from ``(lon0, lat0)`` could reach are kept (all in the mask's frame).
+    """
+
+    def __init__(self, exclusion: _Exclusion, lon0: float, lat0: float, offset: float, radius):
+        i_lat, i_lon = np.nonzero(exclusion.values)
+        lon_lo, lon_hi = exclusion.lon_edges[i_lon], exclusion.lon_edges[i_lon + 1]
+        lat_lo, lat_hi = exclusion.lat_edges[i_lat], exclusion.lat_edges[i_lat + 1]
+        # A pixel is within its half diagonal of its centre (small pixels, away from the poles).
+        centre_lon, centre_lat = 0.5 * (lon_lo + lon_hi), 0.5 * (lat_lo + lat_hi)
+        half = 0.5 * np.hypot(
+            (lon_hi - lon_lo) * np.cos(np.deg2rad(np.minimum(np.abs(lat_lo), np.abs(lat_hi)))),
+            lat_hi - lat_lo,
+        )
+        distance = angular_separation(lon0, lat0, centre_lon, centre_lat)
+        reach = radius + half + 1e-6
+        near = (distance >= offset - reach) & (distance <= offset + reach)
+        self.lon_lo, self.lon_hi = lon_lo[near], lon_hi[near]
+        self.lat_lo, self.lat_hi = lat_lo[near], lat_hi[near]
+
+    def distance(self, lon: float, lat: float) -> np.ndarray:
+        """Angular distance (deg) from ``(lon, lat)`` to the nearest point of each box.
+
+        Zero inside a box. Outside, the nearest point lies on the boundary: on
+        a parallel at the longitude closest to ``lon`` (the distance grows with
+        the longitude difference), or on a meridian at the latitude where the
+        great circle's distance is smallest (clipped to the edge; the corners
+        are candidates too), so the minimum over these points is exact.
+        """
+        centre = 0.5 * (self.lon_lo + self.lon_hi)
+        lon = centre + (lon - centre + 180.0) % 360.0 - 180.0  # the branch of each box
+        inside = (
+            (lon >= self.lon_lo) & (lon <= self.lon_hi)
+            & (lat >= self.lat_lo) & (lat <= self.lat_hi)
+        )  # fmt: skip
+        nearest_lon = np.clip(lon, self.lon_lo, self.lon_hi)
+        candidates = [
+            angular_separation(lon, lat, nearest_lon, self.lat_lo),
+            angular_separation(lon, lat, nearest_lon, self.lat_hi),
+        ]
+        sin_lat, cos_lat = np.sin(np.deg2rad(lat)), np.cos(np.deg2rad(lat))
+        for edge in (self.lon_lo, self.lon_hi):
+            closest = np.rad2deg(np.arctan2(sin_lat, cos_lat * np.cos(np.deg2rad(lon - edge))))
+            along = np.clip(closest, self.lat_lo, self.lat_hi)
+            candidates += [
+                angular_separation(lon, lat, edge, along),
+                angular_separation(lon, lat, edge, self.lat_lo),
+                angular_separation(lon, lat, edge, self.lat_hi),
+            ]
+        return np.where(inside, 0.0, np.min(candidates, axis=0))
+
+    def hit(self, lon: float, lat: float, radius: float) -> bool:
+        """Whether a circle (centre in the mask's frame, deg) shares a point with a box."""
+        return bool(self.lon_lo.size) and bool(np.any(self.distance(lon, lat) <= radius))
+
+
+def _edges(variables: Mapping[Any, xr.Variable], dim: str) -> np.ndarray:
+    """Bin edges of ``dim`` from the ``_lo`` / ``_hi`` coordinate variables (as ``edges``)."""
+    lo, hi = lo_name(dim), hi_name(dim)
+    if lo not in variables or hi not in variables:
+        raise DimensionError(f"exclusion_mask: dim {dim!r} has no edge coordinates {lo!r}/{hi!r}")
+    lo_values = np.asarray(variables[lo].values, dtype=float)
+    hi_values = np.asarray(variables[hi].values, dtype=float)
+    if not np.allclose(lo_values[1:], hi_values[:-1], rtol=1e-6, atol=0):
+        raise DimensionError(f"exclusion_mask: dim {dim!r}: bins are not contiguous")
+    return np.append(lo_values, hi_values[-1])
 
 
 # --- finders ---------------------------------------------------------------------------
@@ -326,7 +431,7 @@ def find_reflected_regions(
     angle_increment: Angle = _TENTH_RADIAN,
     binsz: float = 0.01,
     rad_max: float | None = None,
-    size_method: Literal["exact", "gammapy"] = "exact",
+    geometry: Literal["exact", "gammapy"] = "exact",
 ) -> list[SkyRegion]:
     """Reflected off regions: the on region rotated about the pointing.
 
@@ -357,16 +462,12 @@ def find_reflected_regions(
         For a point on region, the radius (deg) of the circle it stands for:
         the largest RAD_MAX in the energy range
         (:func:`gammaxr.reduce.spectrum.largest_on_radius`).
-    size_method : {"exact", "gammapy"}
-        How the angular size of the on region seen from the pointing (the
-        spacing of the regions) is measured. ``"exact"`` (default):
-        ``2 arcsin(sin r / sin d)`` for a circle (or point) of radius ``r`` at
-        offset ``d``; for other shapes the range of the grid points inside
-        the shape widened by the angle of a pixel diagonal at each side, so
-        that off regions never overlap. ``"gammapy"``: the range of the grid
-        points only, as Gammapy measures it; this reproduces Gammapy's
-        regions exactly, but neighbouring regions may overlap by up to about
-        a pixel (0.004 deg for the 0.11 deg Crab circle of run 23523).
+    geometry : {"exact", "gammapy"}
+        ``"exact"`` (default): regions spaced so that neighbours touch
+        without overlapping, and circles tested exactly against the excluded
+        pixels. ``"gammapy"``: spacing and exclusion measured on Gammapy's
+        0.01 deg pixels, which reproduces Gammapy's regions but lets
+        neighbours overlap by up to about a pixel (see the module docstring).
 
     Returns
     -------
@@ -393,6 +494,36 @@ def find_reflected_regions(
     >>> len(find_reflected_regions(on, (83.633, 21.514)))
     12
     """
+    region = as_on_region(on_region)
+    angles, lon0, lat0, frame = _reflected_angles(
+        region,
+        pointing,
+        exclusion_mask=exclusion_mask,
+        min_distance=min_distance,
+        min_distance_input=min_distance_input,
+        max_region_number=max_region_number,
+        angle_increment=angle_increment,
+        binsz=binsz,
+        rad_max=rad_max,
+        geometry=geometry,
+    )
+    return [_rotate_region(region, lon0, lat0, frame, a) for a in angles]
+
+
+def _reflected_angles(
+    region: SkyRegion,
+    pointing: Pointing | SkyCoord | tuple[float, float],
+    *,
+    exclusion_mask: xr.DataArray | None = None,
+    min_distance: Angle = 0.0,
+    min_distance_input: Angle = _TENTH_RADIAN,
+    max_region_number: int = 10000,
+    angle_increment: Angle = _TENTH_RADIAN,
+    binsz: float = 0.01,
+    rad_max: float | None = None,
+    geometry: Literal["exact", "gammapy"] = "exact",
+) -> tuple[np.ndarray, float, float, str]:
+    """The rotation angles (rad) of :func:`find_reflected_regions`, the pointing and frame."""
     increment = np.deg2rad(_degrees(angle_increment, "angle_increment"))
     spacing = np.deg2rad(_degrees(min_distance, "min_distance"))
     spacing_input = np.deg2rad(_degrees(min_distance_input, "min_distance_input"))
@@ -404,31 +535,68 @@ def find_reflected_regions(
         raise ConfigError(f"max_region_number must be at least 1, got {max_region_number}")
     if not binsz > 0:
         raise ConfigError(f"binsz must be positive, got {binsz}")
-    if size_method not in ("exact", "gammapy"):
-        raise ConfigError(f"size_method must be 'exact' or 'gammapy', got {size_method!r}")
-    region = as_on_region(on_region)
+    if geometry not in ("exact", "gammapy"):
+        raise ConfigError(f"geometry must be 'exact' or 'gammapy', got {geometry!r}")
     frame = region_frame(region)
     lon0, lat0 = _pointing_lonlat(pointing, frame)
     shape = _footprint_shape(region, rad_max)
     if contains(shape, lon0, lat0, frame):
-        return []
+        return np.zeros(0), lon0, lat0, frame
     footprint = _Footprint(shape, lon0, lat0, frame, binsz)
-    exclusion = None if exclusion_mask is None else _Exclusion(exclusion_mask)
-    angle_min = footprint.angular_size(size_method) + spacing
+    excluded = _exclusion_test(exclusion_mask, shape, footprint, geometry)
+    angle_min = footprint.angular_size(geometry) + spacing
     if not angle_min > 0:
         raise GeometryError(f"the on region {region!r} has no angular size seen from the pointing")
     angle_max = 2 * np.pi - angle_min - spacing_input
     angle = angle_min + spacing_input
     angles: list[float] = []
     while angle < angle_max:
-        if exclusion is None or not exclusion(*footprint.positions(angle), frame).any():
+        if excluded is None or not excluded(angle):
             angles.append(angle)
             if len(angles) >= max_region_number:
                 break
             angle += angle_min
         else:
             angle += increment
-    return [_rotate_region(region, lon0, lat0, frame, a) for a in angles]
+    return np.asarray(angles, dtype=float), lon0, lat0, frame
+
+
+def _exclusion_test(
+    exclusion_mask: xr.DataArray | None,
+    shape: SkyRegion,
+    footprint: _Footprint,
+    geometry: str,
+):
+    """``angle -> bool``: whether the shape rotated by ``angle`` (rad) touches excluded sky.
+
+    Circles with ``geometry="exact"``: the rotated circle shares a point with
+    an excluded pixel (exact, :class:`_ExcludedBoxes`). Otherwise: a grid point
+    of the shape, rotated, falls on an excluded pixel (Gammapy's pixel test).
+    None without a mask.
+    """
+    if exclusion_mask is None:
+        return None
+    exclusion = _Exclusion(exclusion_mask)
+    frame = footprint.frame
+    if geometry == "exact" and isinstance(shape, CircleSkyRegion):
+        radius = float(shape.radius.to_value("deg"))
+        c_lon, c_lat = coord_lonlat(shape.center, frame)
+        lon0, lat0 = footprint.lon0, footprint.lat0
+        start = _position_angle(lon0, lat0, c_lon, c_lat)
+        mask_lon0, mask_lat0 = transform_lonlat(lon0, lat0, frame, exclusion.frame)
+        boxes = _ExcludedBoxes(exclusion, mask_lon0, mask_lat0, footprint.offset, radius)
+
+        def circle_excluded(angle: float) -> bool:
+            lon, lat = _offset_by(lon0, lat0, start + angle, footprint.offset)
+            lon, lat = transform_lonlat(lon, lat, frame, exclusion.frame)
+            return boxes.hit(float(lon), float(lat), radius)
+
+        return circle_excluded
+
+    def points_excluded(angle: float) -> bool:
+        return bool(exclusion(*footprint.positions(angle), frame).any())
+
+    return points_excluded
 
 
 def find_wobble_regions(
@@ -439,6 +607,7 @@ def find_wobble_regions(
     exclusion_mask: xr.DataArray | None = None,
     binsz: float = 0.01,
     rad_max: float | None = None,
+    geometry: Literal["exact", "gammapy"] = "exact",
 ) -> list[SkyRegion]:
     """Wobble off regions: positions evenly spaced with the on region at its offset.
 
@@ -459,6 +628,10 @@ def find_wobble_regions(
         and exclusion tests, deg.
     rad_max : float, optional
         For a point on region, the radius (deg) of the circle it stands for.
+    geometry : {"exact", "gammapy"}
+        How excluded regions are found: a circle sharing a point with an
+        excluded pixel (``"exact"``, default), or a grid point of the region
+        on an excluded pixel (``"gammapy"``).
 
     Returns
     -------
@@ -467,11 +640,38 @@ def find_wobble_regions(
         :class:`~gammaxr.exceptions.GammaxrWarning`, if neighbouring
         positions overlap (circles: centres closer than twice the radius).
     """
+    region = as_on_region(on_region)
+    angles, lon0, lat0, frame = _wobble_angles(
+        region,
+        pointing,
+        n_off_regions,
+        exclusion_mask=exclusion_mask,
+        binsz=binsz,
+        rad_max=rad_max,
+        geometry=geometry,
+        stacklevel=3,
+    )
+    return [_rotate_region(region, lon0, lat0, frame, a) for a in angles]
+
+
+def _wobble_angles(
+    region: SkyRegion,
+    pointing: Pointing | SkyCoord | tuple[float, float],
+    n_off_regions: int = 3,
+    *,
+    exclusion_mask: xr.DataArray | None = None,
+    binsz: float = 0.01,
+    rad_max: float | None = None,
+    geometry: Literal["exact", "gammapy"] = "exact",
+    stacklevel: int = 2,
+) -> tuple[np.ndarray, float, float, str]:
+    """The rotation angles (rad) of :func:`find_wobble_regions`, the pointing and frame."""
     if int(n_off_regions) < 1:
         raise ConfigError(f"n_off_regions must be at least 1, got {n_off_regions}")
     if not binsz > 0:
         raise ConfigError(f"binsz must be positive, got {binsz}")
-    region = as_on_region(on_region)
+    if geometry not in ("exact", "gammapy"):
+        raise ConfigError(f"geometry must be 'exact' or 'gammapy', got {geometry!r}")
     frame = region_frame(region)
     lon0, lat0 = _pointing_lonlat(pointing, frame)
     shape = _footprint_shape(region, rad_max)
@@ -482,15 +682,13 @@ def find_wobble_regions(
             f"find_wobble_regions: {n_off_regions} off regions overlap each other or the on "
             "region; returning none (use fewer off regions or a smaller on region)",
             GammaxrWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-        return []
-    if exclusion_mask is not None:
-        exclusion = _Exclusion(exclusion_mask)
-        angles = np.array(
-            [a for a in angles if not exclusion(*footprint.positions(a), frame).any()]
-        )
-    return [_rotate_region(region, lon0, lat0, frame, a) for a in angles]
+        return np.zeros(0), lon0, lat0, frame
+    excluded = _exclusion_test(exclusion_mask, shape, footprint, geometry)
+    if excluded is not None:
+        angles = np.array([a for a in angles if not excluded(a)])
+    return np.asarray(angles, dtype=float), lon0, lat0, frame
 
 
 def _overlapping(shape, footprint, angles, lon0, lat0, frame) -> bool:
@@ -583,9 +781,9 @@ def make_on_off_spectrum(
     (188, 218, 12.0)
     """
     if method == "reflected":
-        finder = find_reflected_regions
+        find_angles = _reflected_angles
     elif method == "wobble":
-        finder = find_wobble_regions
+        find_angles = _wobble_angles
     else:
         raise ConfigError(f"method must be 'reflected' or 'wobble', got {method!r}")
     region = as_on_region(on_region)
@@ -602,23 +800,53 @@ def make_on_off_spectrum(
             "rad_max",
             largest_on_radius(rad_max_table(observation), geom, dataset.attrs["irf_offset"]),
         )
-    off_regions = finder(region, observation.pointing, exclusion_mask=exclusion_mask, **options)
-    counts_off = make_region_counts(observation, off_regions, geom).rename("counts_off")
-    ones = xr.ones_like(geom.coords[ENERGY], dtype=np.float32).reset_coords(drop=True)
-    acceptance = _product(ones, "acceptance", "", geom)
-    acceptance_off = _product(ones * np.float32(len(off_regions)), "acceptance_off", "", geom)
-    dataset = dataset.assign(
-        counts_off=counts_off, acceptance=acceptance, acceptance_off=acceptance_off
+    angles, lon0, lat0, frame = find_angles(
+        region, observation.pointing, exclusion_mask=exclusion_mask, **options
     )
-    if not off_regions:
+    energy_edges = edges(geom, ENERGY)
+    if _is_plain_circle(region):
+        # The off regions are circles of the on region's radius: count and describe them
+        # from their centres, without building region objects.
+        centre_lon, centre_lat = coord_lonlat(region.center, frame)
+        lon, lat = _rotate(centre_lon, centre_lat, lon0, lat0, angles)
+        lon = wrap_longitude(lon)  # as the SkyCoord of a rotated region holds it
+        radius = float(region.radius.to_value("deg"))
+        inside = _in_circles(observation, frame, lon, lat, np.full(lon.shape, radius))
+        counts_off = _energy_counts(observation.events, inside, energy_edges)
+        off_string = circles_to_string(frame, lon, lat, region.radius)
+    else:
+        off_regions = [_rotate_region(region, lon0, lat0, frame, a) for a in angles]
+        counts_off = _region_counts(observation, off_regions, geom)
+        off_string = region_to_string(Regions(off_regions))
+    n_off = len(angles)
+    ones = np.ones(energy_edges.size - 1, dtype=np.float32)
+    coords = _coords_on(geom, (ENERGY,))
+    dataset = dataset.assign(
+        counts_off=xr.Variable((ENERGY,), counts_off, {"units": ""}),
+        acceptance=xr.Variable((ENERGY,), ones, {"units": ""}),
+        acceptance_off=xr.Variable((ENERGY,), ones * np.float32(n_off), {"units": ""}),
+    )
+    if coords.keys() - dataset.coords.keys():
+        dataset = dataset.assign_coords(coords)
+    if not n_off:
         warnings.warn(
             f"make_on_off_spectrum: no {method} off region found for observation "
             f"{observation.obs_id}; mask_safe set to False",
             GammaxrWarning,
             stacklevel=2,
         )
-        dataset["mask_safe"] = _product(xr.zeros_like(ones, dtype=bool), "mask_safe", "", geom)
-    dataset.attrs["off_regions"] = region_to_string(Regions(off_regions))
+        dataset["mask_safe"] = xr.Variable((ENERGY,), np.zeros(ones.shape, bool), {"units": ""})
+    dataset.attrs["off_regions"] = off_string
     dataset.attrs["off_method"] = method
-    dataset.attrs["n_off_regions"] = len(off_regions)
+    dataset.attrs["n_off_regions"] = n_off
     return dataset
+
+
+def _is_plain_circle(region: SkyRegion) -> bool:
+    """A circle without metadata, in a frame :func:`circles_to_string` writes."""
+    return (
+        type(region) is CircleSkyRegion
+        and not region.meta
+        and not region.visual
+        and region_frame(region) == region.center.frame.name
+    )

@@ -58,7 +58,7 @@ from gammaxr.conventions import (
 )
 from gammaxr.exceptions import ConfigError
 from gammaxr.irf import interpolate
-from gammaxr.reduce._geometry import Position, pixel_offset, position_offset
+from gammaxr.reduce._geometry import Position, _offset_array, position_offset
 from gammaxr.reduce._irf_domain import domain_mask
 
 if TYPE_CHECKING:
@@ -141,10 +141,20 @@ def mask_offset_max(
     xarray.DataArray
         Boolean ``(lat, lon)``.
     """
+    values = _offset_max_values(observation, geom, offset_max=offset_max)
+    return _wrap_mask(values, (LAT, LON), geom, "mask_offset_max")
+
+
+def _offset_max_values(observation: Observation, geom, *, offset_max: float = 3.0) -> np.ndarray:
     if not offset_max > 0:
         raise ConfigError(f"offset-max: offset_max must be positive, got {offset_max}")
-    offset = pixel_offset(geom, observation.pointing)
-    return _mask(offset < offset_max, geom, "mask_offset_max")
+    return _offset_array(geom, observation.pointing) < offset_max
+
+
+def _wrap_mask(values: np.ndarray, dims: tuple[str, ...], geom, name: str) -> xr.DataArray:
+    """A numpy mask as a DataArray, as :func:`_mask` names and labels it."""
+    coords = {key: c.variable for key, c in geom.coords.items() if set(c.dims) <= set(dims)}
+    return xr.DataArray(values, dims=dims, coords=coords, name=name, attrs={"units": ""})
 
 
 def mask_aeff_default(observation: Observation, geom: xr.Dataset | xr.DataArray) -> xr.DataArray:
@@ -160,7 +170,14 @@ def mask_aeff_default(observation: Observation, geom: xr.Dataset | xr.DataArray)
     xarray.DataArray
         Boolean ``(energy,)``.
     """
-    bounds = []
+    bounds = _aeff_default_bounds(observation)
+    mask = energy_mask(geom, bounds[0], bounds[1])
+    return mask.rename("mask_aeff_default")
+
+
+def _aeff_default_bounds(observation: Observation) -> list[float | None]:
+    """The safe energy range of ``aeff-default``, TeV (None: open), warning when missing."""
+    bounds: list[float | None] = []
     for attr, info_key in (("lo_thres", "safe_energy_lo"), ("hi_thres", "safe_energy_hi")):
         value = observation.aeff.attrs.get(attr, observation.info.get(info_key))
         if value is None or not np.isfinite(float(value)):
@@ -172,8 +189,20 @@ def mask_aeff_default(observation: Observation, geom: xr.Dataset | xr.DataArray)
             bounds.append(None)
         else:
             bounds.append(float(value))
-    mask = energy_mask(geom, bounds[0], bounds[1])
-    return mask.rename("mask_aeff_default")
+    return bounds
+
+
+def _energy_mask_values(geom, energy_min: float | None, energy_max: float | None) -> np.ndarray:
+    """:func:`energy_mask` for scalar bounds, as a numpy ``(energy,)`` array."""
+    require_dims(geom, (ENERGY,), what="energy_mask geometry")
+    low = np.asarray(require_units(geom.coords[lo_name(ENERGY)], "TeV", what="energy_lo").values)
+    high = np.asarray(require_units(geom.coords[hi_name(ENERGY)], "TeV", what="energy_hi").values)
+    mask = np.ones(low.shape, dtype=bool)
+    if energy_min is not None:
+        mask = mask & (low >= energy_min * (1 - _RTOL))
+    if energy_max is not None:
+        mask = mask & (high <= energy_max * (1 + _RTOL))
+    return mask
 
 
 def mask_aeff_max(
@@ -432,40 +461,68 @@ def make_safe_mask(
     xarray.DataArray
         ``mask_safe(energy, lat, lon)``, bool (True: use the bin).
     """
-    from gammaxr.reduce.map import make_background
-
     spec = safe_mask_methods(methods)
     require_dims(geom, (ENERGY, LAT, LON), what="make_safe_mask geometry")
-    background_given = background is not None
+    values = _safe_mask_values(
+        observation,
+        geom,
+        spec,
+        background=None if background is None else np.asarray(background.values),
+        background_da=background,
+        edisp=edisp,
+        bkg=bkg,
+    )
+    return _wrap_mask(values, (ENERGY, LAT, LON), geom, "mask_safe")
+
+
+def _safe_mask_values(
+    observation: Observation,
+    geom: xr.Dataset,
+    spec: Mapping[str, Mapping[str, Any]],
+    *,
+    background: np.ndarray | None,
+    background_da: xr.DataArray | None = None,
+    edisp: xr.DataArray | None = None,
+    bkg: xr.DataArray | None = None,
+) -> np.ndarray:
+    """:func:`make_safe_mask` as a numpy ``(energy, lat, lon)`` array.
+
+    ``background`` is the predicted background as a numpy ``(energy, lat, lon)``
+    array (``background_da`` the same as a DataArray, if there is one); the
+    methods in ``spec`` are already checked (:func:`safe_mask_methods`).
+    """
+    from gammaxr.reduce.map import make_background
+
+    n_energy, n_lat, n_lon = (geom.sizes[name] for name in (ENERGY, LAT, LON))
     # Combine the 1-D energy masks and the 2-D sky masks first, then broadcast once.
-    energy_ok = xr.ones_like(geom.coords[ENERGY], dtype=bool).reset_coords(drop=True)
-    sky_ok = xr.ones_like(geom.coords[LAT], dtype=bool).reset_coords(drop=True) & xr.ones_like(
-        geom.coords[LON], dtype=bool
-    ).reset_coords(drop=True)
+    energy_ok = np.ones(n_energy, dtype=bool)
+    sky_ok = np.ones((n_lat, n_lon), dtype=bool)
     for name, options in spec.items():
         if name == "offset-max":
-            part = mask_offset_max(observation, geom, **options)
-        elif name == "aeff-default":
-            part = mask_aeff_default(observation, geom)
-        elif name == "aeff-max":
+            sky_ok = sky_ok & _offset_max_values(observation, geom, **options)
+            continue
+        if name == "aeff-default":
+            energy_ok = energy_ok & _energy_mask_values(geom, *_aeff_default_bounds(observation))
+            continue
+        if name == "aeff-max":
             part = mask_aeff_max(observation, geom, **options)
         elif name == "edisp-bias":
             reuse = edisp if not {"position", "offset"} & set(options) else None
             part = mask_edisp_bias(observation, geom, edisp=reuse, **options)
         elif name == "bkg-peak":
-            if background is None:
-                background = make_background(observation, geom, bkg=bkg)
-            part = mask_bkg_peak(background)
+            if background_da is None and background is not None:
+                background_da = _wrap_mask(background, (ENERGY, LAT, LON), geom, "background")
+            if background_da is None:
+                background_da = make_background(observation, geom, bkg=bkg)
+            part = mask_bkg_peak(background_da)
         else:  # pragma: no cover - safe_mask_methods rejects unknown names
             raise ConfigError(f"unknown safe-mask method {name!r}")
-        part = part.reset_coords(drop=True).drop_vars(list(part.indexes))
-        if part.dims == (ENERGY,):
-            energy_ok = energy_ok & part
-        else:
-            sky_ok = sky_ok & part
-    mask = energy_ok & sky_ok
-    if background_given:
-        invalid = mask_bkg_invalid(background)
-        mask = mask & invalid.reset_coords(drop=True).drop_vars(list(invalid.indexes))
-    mask = mask.transpose(ENERGY, LAT, LON)
-    return _mask(mask, geom, "mask_safe")
+        if part.dims != (ENERGY,):
+            raise ConfigError(
+                f"safe-mask method {name!r}: expected an (energy,) mask, got {part.dims}"
+            )
+        energy_ok = energy_ok & np.asarray(part.values, dtype=bool)
+    mask = energy_ok[:, np.newaxis, np.newaxis] & sky_ok
+    if background is not None:
+        mask = mask & (np.isfinite(background) & (background > 0))
+    return mask

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 import pandas as pd
-from astropy.io import fits
 from astropy.time import Time
 
 from gammaxr.conventions import parse_unit
 from gammaxr.exceptions import ColumnError, FormatError, UnitError
-from gammaxr.io._fits import column, find_hdu, open_fits, snake_case
+from gammaxr.io._fits import FitsTable, Header, column, read_table, snake_case
+from gammaxr.io._fits import read_header as _read_header
 from gammaxr.sky.pointing import Pointing
 
 __all__ = ["read_events", "read_gti", "read_header", "read_pointing"]
@@ -44,11 +45,11 @@ HEADER_KEYWORDS = (
 )  # fmt: skip
 
 
-def _where(path: Path | str, hdu: fits.BinTableHDU) -> str:
+def _where(path: Path | str, hdu: FitsTable) -> str:
     return f"{path}, HDU {hdu.name!r}"
 
 
-def _time_unit(header: fits.Header, where: str) -> str:
+def _time_unit(header: Header, where: str) -> str:
     """The unit of times in an HDU (``TIMEUNIT``, seconds when absent)."""
     text = str(header.get("TIMEUNIT", "s")).strip() or "s"
     unit = parse_unit(text, where=f"{where}, keyword 'TIMEUNIT'")
@@ -57,13 +58,13 @@ def _time_unit(header: fits.Header, where: str) -> str:
     return text
 
 
-def _met_seconds(header: fits.Header, key: str, where: str) -> float:
+def _met_seconds(header: Header, key: str, where: str) -> float:
     """A header time (``TSTART``, ``TSTOP``, ...) in s, from its ``TIMEUNIT``."""
     factor = parse_unit(_time_unit(header, where)).to(u.s)
     return float(header[key]) * factor
 
 
-def _time_reference_mjd(header: fits.Header, where: str) -> float:
+def _time_reference_mjd(header: Header, where: str) -> float:
     if "MJDREFI" in header:
         return float(header["MJDREFI"]) + float(header.get("MJDREFF", 0.0))
     if "MJDREF" in header:
@@ -102,46 +103,43 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
         they derived (``TSTOP - TSTART``, ``LIVETIME / ONTIME``).
     """
     path = Path(path)
-    with open_fits(path) as hdul:
-        table = find_hdu(hdul, hdu, path=path)
-        where = _where(path, table)
-        if not isinstance(table, fits.BinTableHDU):
-            raise FormatError(f"{where}: expected a binary table of events")
-        header = table.header
-        names = [name.upper() for name in table.columns.names]
-        missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in names]
-        if missing:
-            raise ColumnError(f"{where}: missing event columns {missing}; it has {names}")
-        attrs = _event_attrs(header, where)
-        time_unit = _time_unit(header, where)
-        data: dict[str, np.ndarray] = {}
-        units: dict[str, str] = {}
-        for name, col in zip(names, table.columns, strict=True):
-            if col.dim is not None or (col.format.repeat > 1 and col.format.format != "A"):
-                continue  # vector columns (e.g. per-telescope arrays) are not tabular
-            key = snake_case(name)
-            target = CANONICAL_UNITS.get(name)
-            default = time_unit if name == "TIME" else None
-            values = column(table, name, where=where, unit=target, default_unit=default)
-            if values.dtype.kind == "S":
-                values = np.char.strip(np.char.decode(values, "ascii")).astype(object)
-            if name == "RA":
-                values = _wrap_ra(values)
-            data[key] = values
-            if target is not None:
-                units[key] = target
-            elif col.unit and str(col.unit).strip():
-                unit = parse_unit(col.unit, where=f"{where}, column {name!r}")
-                units[key] = unit.to_string("fits")
-        gti = None
-        if gti_hdu is not None:
-            try:
-                gti_table = find_hdu(hdul, gti_hdu, path=path)
-            except LookupError:
-                gti_table = None
-            if gti_table is not None:
-                gti = _gti_frame(gti_table, _where(path, gti_table))
-    events = pd.DataFrame(data)
+    table = read_table(path, hdu)
+    where = _where(path, table)
+    header = table.header
+    names = [name.upper() for name in table.names]
+    missing = [name for name in REQUIRED_EVENT_COLUMNS if name not in names]
+    if missing:
+        raise ColumnError(f"{where}: missing event columns {missing}; it has {names}")
+    attrs = _event_attrs(header, where)
+    time_unit = _time_unit(header, where)
+    data: dict[str, np.ndarray] = {}
+    units: dict[str, str] = {}
+    for name, col in zip(names, table.columns, strict=True):
+        if col.shape != ():
+            continue  # vector columns (e.g. per-telescope arrays) are not tabular
+        key = snake_case(name)
+        target = CANONICAL_UNITS.get(name)
+        default = time_unit if name == "TIME" else None
+        values = column(table, name, where=where, unit=target, default_unit=default)
+        if values.dtype.kind == "S":
+            values = np.char.strip(np.char.decode(values, "ascii")).astype(object)
+        if name == "RA":
+            values = _wrap_ra(values)
+        data[key] = values
+        if target is not None:
+            units[key] = target
+        elif col.unit and str(col.unit).strip():
+            unit = parse_unit(col.unit, where=f"{where}, column {name!r}")
+            units[key] = unit.to_string("fits")
+    gti = None
+    if gti_hdu is not None:
+        try:
+            gti_table = read_table(path, gti_hdu)
+        except LookupError:
+            gti_table = None
+        if gti_table is not None:
+            gti = _gti_frame(gti_table, _where(path, gti_table))
+    events = pd.DataFrame(data, copy=False)  # the arrays are fresh copies already
     attrs["units"] = units
     if gti is not None:
         attrs["gti"] = [tuple(row) for row in gti[["start", "stop"]].to_numpy().tolist()]
@@ -155,12 +153,18 @@ def read_events(path: str | Path, hdu: str | int = "EVENTS", *, gti_hdu: str | N
 
 def _wrap_ra(ra: np.ndarray) -> np.ndarray:
     """Right ascensions in [0, 360) deg (some files, e.g. CTA 1DC, use [-180, 180))."""
-    ra = np.mod(ra, np.asarray(360.0, dtype=ra.dtype))
+    full_turn = np.asarray(360.0, dtype=ra.dtype)
+    if ra.size and ra.min() >= -full_turn and ra.max() < full_turn:
+        # Within one turn of the range, mod is adding a turn to the negative values
+        # (the same float operation numpy's mod does there), without the division.
+        ra = np.where(ra < 0, ra + full_turn, ra)
+    else:
+        ra = np.mod(ra, full_turn)
     # In float32 a tiny negative angle wraps to exactly 360.
-    return np.where(ra >= 360.0, ra - np.asarray(360.0, dtype=ra.dtype), ra)
+    return np.where(ra >= full_turn, ra - full_turn, ra)
 
 
-def _event_attrs(header: fits.Header, where: str) -> dict:
+def _event_attrs(header: Header, where: str) -> dict:
     attrs: dict = {}
     for key in HEADER_KEYWORDS:
         if key in header:
@@ -194,7 +198,7 @@ def _event_attrs(header: fits.Header, where: str) -> dict:
     return attrs
 
 
-def _gti_frame(table: fits.BinTableHDU, where: str) -> pd.DataFrame:
+def _gti_frame(table: FitsTable, where: str) -> pd.DataFrame:
     # START/STOP without TUNIT (as in CTA 1DC files) are in the table's TIMEUNIT.
     time_unit = _time_unit(table.header, where)
     start = column(table, "START", where=where, unit="s", default_unit=time_unit)
@@ -220,9 +224,8 @@ def read_gti(path: str | Path, hdu: str | int = "GTI") -> pd.DataFrame:
         ``mjdref`` (d) and ``timesys``.
     """
     path = Path(path)
-    with open_fits(path) as hdul:
-        table = find_hdu(hdul, hdu, path=path)
-        return _gti_frame(table, _where(path, table))
+    table = read_table(path, hdu)
+    return _gti_frame(table, _where(path, table))
 
 
 def read_pointing(path: str | Path, hdu: str | int = "EVENTS") -> Pointing:
@@ -234,12 +237,16 @@ def read_pointing(path: str | Path, hdu: str | int = "EVENTS") -> Pointing:
         RADEC from ``RA_PNT``/``DEC_PNT``; ALTAZ from ``ALT_PNT``/``AZ_PNT`` when present.
     """
     path = Path(path)
-    with open_fits(path) as hdul:
-        table = find_hdu(hdul, hdu, path=path)
-        return pointing_from_header(table.header, _where(path, table))
+    header = _read_header(path, hdu)
+    return pointing_from_header(header, _hdu_where(path, header, hdu))
 
 
-def pointing_from_header(header: fits.Header, where: str) -> Pointing:
+def _hdu_where(path: Path, header: Header, hdu: str | int) -> str:
+    name = header.get("EXTNAME", hdu if isinstance(hdu, str) else "PRIMARY")
+    return f"{path}, HDU {str(name).strip()!r}"
+
+
+def pointing_from_header(header: Mapping, where: str) -> Pointing:
     """Build a :class:`Pointing` from GADF header keywords."""
     for key in ("RA_PNT", "DEC_PNT"):
         if key not in header:
@@ -255,7 +262,4 @@ def pointing_from_header(header: fits.Header, where: str) -> Pointing:
 
 def read_header(path: str | Path, hdu: str | int = "EVENTS") -> dict:
     """The header of one HDU as a plain dict (keyword -> value), without reading data."""
-    path = Path(path)
-    with open_fits(path) as hdul:
-        table = find_hdu(hdul, hdu, path=path)
-        return {key: table.header[key] for key in table.header if key not in ("", "COMMENT")}
+    return dict(_read_header(Path(path), hdu))

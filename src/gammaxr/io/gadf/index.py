@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gammaxr.io._fits import find_hdu, open_fits, table_to_frame
+from gammaxr.io._fits import read_table, table_to_frame
 
 __all__ = ["read_hdu_index", "read_obs_index"]
 
@@ -14,18 +14,15 @@ HDU_INDEX_COLUMNS = ("obs_id", "hdu_type", "hdu_class", "file_dir", "file_name",
 
 
 def _first_table(path: Path, extname: str):
-    with open_fits(path) as hdul:
-        try:
-            hdu = find_hdu(hdul, extname, path=path)
-        except LookupError:
-            if len(hdul) < 2:
-                raise
-            hdu = hdul[1]
-        frame = table_to_frame(hdu, where=f"{path}, HDU {hdu.name!r}")
-        header = hdu.header
-        for key in ("MJDREFI", "MJDREFF", "TIMESYS", "TIMEUNIT"):
-            if key in header:
-                frame.attrs[key.lower()] = header[key]
+    try:
+        table = read_table(path, extname)
+    except LookupError:
+        table = read_table(path, 1)  # the first extension, whatever its name
+    frame = table_to_frame(table, where=f"{path}, HDU {table.name!r}")
+    header = table.header
+    for key in ("MJDREFI", "MJDREFF", "TIMESYS", "TIMEUNIT"):
+        if key in header:
+            frame.attrs[key.lower()] = header[key]
     return frame
 
 

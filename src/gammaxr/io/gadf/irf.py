@@ -26,16 +26,28 @@ arithmetic mean otherwise.
 
 The 3-Gauss PSF ``SCALE`` is in sr-1 (GADF 0.3); files written to the older
 spelling of the format (CTA 1DC) give it no unit, and it is read as sr-1 too.
+
+Parsed IRFs are cached (least recently used, :data:`IRF_CACHE_SIZE` entries),
+keyed by the resolved file path, the file's version
+(:func:`gammaxr.io._fits.file_version`: inode, size, modification and
+status-change times), the HDU and the IRF class, so observations that share an
+IRF file (CTA 1DC runs, or the same run reduced twice) read it once. Every call
+returns a new object whose numpy arrays are read-only views of the cached ones:
+attrs can be changed freely, values cannot be changed in place.
+:func:`set_irf_cache_size` resizes (0 disables) and clears the cache.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
-from astropy.io import fits
 
 from gammaxr.conventions import (
     ENERGY,
@@ -49,9 +61,19 @@ from gammaxr.conventions import (
     lo_name,
 )
 from gammaxr.exceptions import ColumnError, FormatError, HDUClassError, IRFShapeError
-from gammaxr.io._fits import column, find_hdu, has_column, open_fits
+from gammaxr.io._fits import FitsTable, Header, column, file_version, has_column, read_table
 
-__all__ = ["IRF_CLASSES", "IRFSpec", "hdu_class_from_header", "read_irf"]
+__all__ = [
+    "IRF_CACHE_SIZE",
+    "IRF_CLASSES",
+    "IRFSpec",
+    "hdu_class_from_header",
+    "read_irf",
+    "set_irf_cache_size",
+]
+
+#: Default number of parsed IRFs kept by :func:`read_irf` (a run's four IRFs, twice).
+IRF_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -148,7 +170,7 @@ _HEADER_CLASSES = {
 }
 
 
-def hdu_class_from_header(header: fits.Header, *, where: str) -> str:
+def hdu_class_from_header(header: Header, *, where: str) -> str:
     """The IRF class (``aeff_2d``, ...) of an HDU from its ``HDUCLAS2``/``HDUCLAS4`` keywords."""
     clas2 = str(header.get("HDUCLAS2", "")).strip().upper()
     clas4 = str(header.get("HDUCLAS4", "")).strip().upper()
@@ -194,26 +216,103 @@ def read_irf(
         Missing axis or data column.
     IRFShapeError
         Data shape inconsistent with the axes.
+
+    Notes
+    -----
+    The result comes from a cache of parsed IRFs (see the module docstring): its
+    arrays are read-only; use ``.copy()`` for a writable IRF.
     """
     path = Path(path)
-    with open_fits(path) as hdul:
-        table = find_hdu(hdul, hdu, path=path)
-        where = f"{path}, HDU {table.name!r}"
-        if hdu_class is None:
-            hdu_class = hdu_class_from_header(table.header, where=where)
-        hdu_class = hdu_class.strip().lower()
-        if hdu_class not in IRF_CLASSES:
-            raise HDUClassError(
-                f"{where}: unknown IRF class {hdu_class!r}; gammaxr reads {sorted(IRF_CLASSES)}"
-            )
-        if not isinstance(table, fits.BinTableHDU):
-            raise FormatError(f"{where}: expected a binary table, got {type(table).__name__}")
-        return _read_table(table, IRF_CLASSES[hdu_class], hdu_class, where)
+    if not path.is_file():
+        read_table(path, hdu)  # raises the DataFileError that names the file
+    hdu_class = None if hdu_class is None else hdu_class.strip().lower()
+    key = (str(path.resolve()), file_version(path), hdu, hdu_class)
+    return _read_only_copy(_IRF_CACHE.get(key, lambda: _read_irf(path, hdu, hdu_class)))
 
 
-def _axis_columns(table: fits.BinTableHDU, spec: IRFSpec, where: str) -> list[tuple[str, str]]:
+def _read_irf(path: Path, hdu: str | int, hdu_class: str | None) -> xr.DataArray | xr.Dataset:
+    table = read_table(path, hdu)
+    where = f"{path}, HDU {table.name!r}"
+    if hdu_class is None:
+        hdu_class = hdu_class_from_header(table.header, where=where)
+    hdu_class = hdu_class.strip().lower()
+    if hdu_class not in IRF_CLASSES:
+        raise HDUClassError(
+            f"{where}: unknown IRF class {hdu_class!r}; gammaxr reads {sorted(IRF_CLASSES)}"
+        )
+    return _freeze(_read_table(table, IRF_CLASSES[hdu_class], hdu_class, where))
+
+
+class _LRUCache:
+    """A small thread-safe least-recently-used cache (values are made on a miss)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: two threads may both read a missing IRF
+        if self.size > 0:
+            with self._lock:
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_IRF_CACHE = _LRUCache(IRF_CACHE_SIZE)
+
+
+def set_irf_cache_size(size: int = IRF_CACHE_SIZE) -> None:
+    """Resize the cache of parsed IRFs behind :func:`read_irf`, emptying it.
+
+    Parameters
+    ----------
+    size : int
+        Number of IRFs kept (least recently used dropped first); 0 turns the
+        cache off, so that every call reads and parses the file.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is not an integer >= 0.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"set_irf_cache_size: size must be an integer >= 0, got {size!r}")
+    _IRF_CACHE.clear()
+    _IRF_CACHE.size = size
+
+
+def _freeze(irf: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    """Make every numpy array of an IRF (data and coordinates) read-only, in place."""
+    variables = irf.variables.values() if isinstance(irf, xr.Dataset) else (
+        [irf.variable, *(c.variable for c in irf.coords.values())]
+    )  # fmt: skip
+    for variable in variables:
+        data = variable.data
+        if isinstance(data, np.ndarray):
+            data.flags.writeable = False
+    return irf
+
+
+def _read_only_copy(irf: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    """A new object sharing the (read-only) arrays of ``irf``, with copies of its attrs."""
+    return irf.copy(deep=False)
+
+
+def _axis_columns(table: FitsTable, spec: IRFSpec, where: str) -> list[tuple[str, str]]:
     """(prefix, dim) of the axis column pairs, in column (= FITS axis) order."""
-    names = [name.upper() for name in table.columns.names]
+    names = [name.upper() for name in table.names]
     axes = []
     for name in names:
         if not name.endswith("_LO"):
@@ -291,7 +390,7 @@ def _read_cell(
     else:
         raise ColumnError(
             f"{where}: missing data column {names.replace('|', ' or ')!r}; "
-            f"the HDU has {table.columns.names}"
+            f"the HDU has {table.names}"
         )
     default_unit = unit if name.upper() in spec.unitless_means_canonical else None
     values = column(table, name, where=where, unit=unit, default_unit=default_unit, row=0)
@@ -308,7 +407,7 @@ def _read_cell(
     return name, values
 
 
-def _read_table(table: fits.BinTableHDU, spec: IRFSpec, hdu_class: str, where: str):
+def _read_table(table: FitsTable, spec: IRFSpec, hdu_class: str, where: str):
     axis_columns = _axis_columns(table, spec, where)
     axes = [_read_axis(table, prefix, dim, where) for prefix, dim in axis_columns]
     numpy_dims = tuple(axis.name for axis in reversed(axes))
