@@ -96,12 +96,32 @@ def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-@functools.lru_cache(maxsize=8)
+#: Grids up to this many pixels have their pixel directions cached (a few grids of
+#: 24 MB each at most); larger ones are computed on every call.
+_CACHED_PIXELS = 2**20
+
+
 def _grid_vectors(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ICRS unit vectors ``(x, y, z)`` of the pixel centres of a grid, ``(lat, lon)`` arrays.
 
-    The grid is separable, so the trigonometry runs on the 1-D axes.
+    Cached (read-only) for grids of up to :data:`_CACHED_PIXELS` pixels.
     """
+    if _n_pixels(key) <= _CACHED_PIXELS:
+        return _cached_grid_vectors(key)
+    return _compute_grid_vectors(key)
+
+
+def _n_pixels(key: tuple[str, bytes, bytes]) -> int:
+    return (len(key[1]) // 8) * (len(key[2]) // 8)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_grid_vectors(key: tuple[str, bytes, bytes]):
+    return _compute_grid_vectors(key)
+
+
+def _compute_grid_vectors(key: tuple[str, bytes, bytes]):
+    """The grid is separable, so the trigonometry runs on the 1-D axes."""
     frame, lat_bytes, lon_bytes = key
     lat = np.deg2rad(np.frombuffer(lat_bytes, dtype=np.float64))
     lon = np.deg2rad(np.frombuffer(lon_bytes, dtype=np.float64))
@@ -113,8 +133,18 @@ def _grid_vectors(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray
     return _read_only(x, y, z)
 
 
-@functools.lru_cache(maxsize=8)
 def _grid_radec(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
+    if _n_pixels(key) <= _CACHED_PIXELS:
+        return _cached_grid_radec(key)
+    return _compute_grid_radec(key)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_grid_radec(key: tuple[str, bytes, bytes]):
+    return _compute_grid_radec(key)
+
+
+def _compute_grid_radec(key: tuple[str, bytes, bytes]) -> tuple[np.ndarray, np.ndarray]:
     frame, lat_bytes, lon_bytes = key
     if frame == "icrs":
         lat = np.frombuffer(lat_bytes, dtype=np.float64)
@@ -138,9 +168,19 @@ def _pointing_vector(ra: float, dec: float) -> tuple[float, float, float]:
     )
 
 
-@functools.lru_cache(maxsize=8)
 def _grid_offset(key: tuple[str, bytes, bytes], ra: float, dec: float) -> np.ndarray:
     """Angular distance (deg) of each pixel centre from ``(ra, dec)``: atan2(|v x p|, v . p)."""
+    if _n_pixels(key) <= _CACHED_PIXELS:
+        return _cached_grid_offset(key, ra, dec)
+    return _compute_grid_offset(key, ra, dec)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_grid_offset(key: tuple[str, bytes, bytes], ra: float, dec: float) -> np.ndarray:
+    return _compute_grid_offset(key, ra, dec)
+
+
+def _compute_grid_offset(key: tuple[str, bytes, bytes], ra: float, dec: float) -> np.ndarray:
     x, y, z = _grid_vectors(key)
     px, py, pz = _pointing_vector(ra, dec)
     dot = x * px + y * py + z * pz

@@ -171,11 +171,12 @@ def reduce_observations(
     datasets plus the observations being read; the joint form holds every
     observation's dataset, as it must.
 
-    Much of the per-observation work is Python that holds the GIL (FITS
-    headers, coordinate frames, xarray bookkeeping), so threads gain less
-    than their number (1.1-1.35x on 2 cores in ``benchmarks/bench_reduce.py``);
-    worker processes avoid the GIL but pay for moving every dataset between
-    processes, which on one machine costs as much as it gains.
+    An observation now reduces in a few tens of ms of numpy work, and much of
+    what is left is Python that holds the GIL (chiefly the xarray bookkeeping
+    of each stacking step), so threads gain less than their number (about
+    1.1-1.4x on 2 cores in ``benchmarks/bench_reduce.py``); worker processes
+    avoid the GIL but pay for moving every dataset between processes, which on
+    one machine costs more than it gains.
 
     Examples
     --------
