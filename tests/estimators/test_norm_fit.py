@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.optimize import brentq, minimize_scalar
+from scipy.special import xlogy
 
 from gammaxr.estimators.norm_fit import fit_norm, norm_scan
 from gammaxr.exceptions import GammaxrError
@@ -148,3 +149,68 @@ def test_bad_input():
         fit_norm([1, 2], [1, -1], [1, 1])
     with pytest.raises(GammaxrError, match="do not broadcast"):
         fit_norm([1, 2, 3], [1, 1], [1, 1])
+
+
+def cash_safe(n, b, s, x):
+    """:func:`cash` with ``0 ln 0 = 0`` (a bin without counts may reach mu = 0)."""
+    mu = b + x * s
+    return 2.0 * np.sum(mu - xlogy(n, mu))
+
+
+def _scipy_best(n, s, b):
+    """The Cash minimum of one row by bounded minimisation, and its domain bound."""
+    positive = s > 0
+    lower = np.max(-b[positive] / s[positive])
+    ref = minimize_scalar(
+        lambda x: cash_safe(n, b, s, x), bounds=(lower, lower + 50.0), method="bounded",
+        options={"xatol": 1e-12},
+    )  # fmt: skip
+    return ref.x, lower
+
+
+@pytest.fixture(scope="module")
+def sparse_rows():
+    """TS-map-like rows: few counts, faint or negative excesses, empty bins with tiny
+    background (their bound sets the minimum's domain, and often holds it)."""
+    rng = np.random.default_rng(5)
+    rows, k = 600, 30
+    signal = rng.exponential(1.0, (rows, k)) * (rng.random((rows, k)) < 0.7)
+    background = rng.exponential(0.2, (rows, k))
+    background[:, 0] = rng.uniform(1e-4, 1e-2, rows)  # an empty bin of small background
+    signal[:, 0] = rng.uniform(0.5, 3.0, rows)
+    counts = rng.poisson(background + rng.choice([0.0, 0.05, 0.5], (rows, 1)) * signal)
+    counts[:, 0] = 0
+    # some rows whose bound is set by a bin with counts (a pole of the gradient)
+    pole = rng.random(rows) < 0.3
+    counts[pole, 0] = 1
+    return counts, signal, background
+
+
+def test_sparse_rows_match_scipy(sparse_rows):
+    n, s, b = sparse_rows
+    res = fit_norm(n, s, b, axis=-1)
+    assert res["success"].all()
+    on_bound = 0
+    for i in range(0, n.shape[0], 7):
+        ref, lower = _scipy_best(n[i], s[i], b[i])
+        err = res["norm_err"][i]
+        assert res["norm"][i] == pytest.approx(ref, abs=1e-6 * max(err, 1e-3))
+        on_bound += res["norm"][i] == lower
+        smin = cash_safe(n[i], b[i], s[i], res["norm"][i])
+        ul = brentq(lambda x, i=i, smin=smin: cash_safe(n[i], b[i], s[i], x) - smin - 4,
+                    res["norm"][i], 100.0, xtol=1e-14)  # fmt: skip
+        assert res["norm_ul"][i] == pytest.approx(ul, rel=1e-8)
+        assert res["ts"][i] == pytest.approx(cash_safe(n[i], b[i], s[i], 0.0) - smin, abs=1e-8)
+    assert on_bound > 0  # the minimum-on-the-bound path is exercised
+
+
+def test_fit_norm_rows_equals_fit_norm(sparse_rows):
+    from gammaxr.estimators.norm_fit import fit_norm_rows
+
+    n, s, b = sparse_rows
+    mask = np.ones(n.shape, bool)
+    mask[:, -3:] = False
+    ours = fit_norm_rows(n.astype(float), s, b, mask)
+    reference = fit_norm(n, s, b, axis=-1, mask=mask)
+    for name, values in reference.items():
+        np.testing.assert_array_equal(ours[name], values, err_msg=name)

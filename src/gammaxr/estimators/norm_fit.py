@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.special
 
 from gammaxr.exceptions import GammaxrError
 from gammaxr.fit.wstat import wstat, wstat_mu_bkg
@@ -70,17 +69,34 @@ class _Batch:
             self.varies = self.has & (signal != 0)  # bins with counts whose mu depends on x
             self.s_sum = np.sum(np.where(used, signal, 0.0), axis=1)
             self.b_sum = np.sum(np.where(used, background, 0.0), axis=1)
-            constant = scipy.special.xlogy(self.wn, self.wn) - self.wn
-            self.constant = np.sum(constant, axis=1)
+            log_n = np.log(self.wn, out=np.zeros_like(self.wn), where=self.has)
+            self.constant = np.einsum("ij,ij->i", self.wn, log_n) - np.sum(self.wn, axis=1)
+            # mu of the bins with counts and signal as b_v + x s_v (1 + 0 x elsewhere)
+            self.b_v = np.where(self.varies, background, 1.0)
+            self.s_v = np.where(self.varies, signal, 0.0)
+            self.wn_s = self.wn * self.s_v
+            # bins with counts but no signal: their log term is a constant too
+            # (a row with such a bin at b <= 0 is outside the domain everywhere)
+            fixed = self.has & ~self.varies
+            self.dead = np.any(fixed & (background <= 0), axis=1)
+            log_b = np.log(background, out=np.zeros_like(self.wn), where=fixed & (background > 0))
+            self.constant_v = self.constant - np.einsum("ij,ij->i", self.wn, log_b)
 
     def _mu(self, x: np.ndarray, rows: Any) -> np.ndarray:
         return self.b[rows] + x[:, None] * self.s[rows]
 
-    def _inverse_mu(self, x: np.ndarray, rows: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``1 / mu`` in the bins with counts and signal (1 elsewhere); rows where one is <= 0."""
-        mu = np.where(self.varies[rows], self._mu(x, rows), 1.0)
-        outside = np.any(mu <= 0, axis=1)
-        return 1.0 / mu, outside
+    def _inverse_mu(self, x: np.ndarray, rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``1 / mu`` in the bins with counts and signal (1 elsewhere); rows where one is <= 0.
+
+        Also returns ``s_v[rows]`` (the signal of those bins, 0 elsewhere).
+        """
+        s_v = self.s_v[rows]
+        mu = x[:, None] * s_v
+        mu += self.b_v[rows]
+        outside = mu.min(axis=1, initial=np.inf) <= 0
+        with np.errstate(divide="ignore"):
+            np.reciprocal(mu, out=mu)
+        return mu, outside, s_v
 
     def stat(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """The statistic (a deviance: ``-2 ln L`` up to a constant) at ``x``."""
@@ -88,12 +104,12 @@ class _Batch:
             n, w = self.n[rows], self.w[rows]
             terms = wstat(n, self.n_off[rows], self.alpha[rows], x[:, None] * self.s[rows])
             return np.sum(np.where(w > 0, terms, 0.0), axis=1)
-        has = self.has[rows]
-        mu = np.where(has, self._mu(x, rows), 1.0)
-        outside = np.any(mu <= 0, axis=1)
+        mu = x[:, None] * self.s_v[rows]
+        mu += self.b_v[rows]
+        outside = (mu.min(axis=1, initial=np.inf) <= 0) | self.dead[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_term = np.sum(self.wn[rows] * np.log(mu), axis=1)
-        value = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant[rows] - log_term)
+            log_term = np.einsum("ij,ij->i", self.wn[rows], np.log(mu))
+        value = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant_v[rows] - log_term)
         return np.where(outside, np.inf, value)
 
     def grad(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
@@ -127,31 +143,66 @@ class _Batch:
         ``d/dx = 2 (sum s - sum n s / mu)``, ``d2/dx2 = 2 sum n s^2 / mu^2``;
         ``-inf`` / ``inf`` where a bin with counts has ``mu <= 0`` (below the domain).
         """
-        inverse, outside = self._inverse_mu(x, rows)
-        ratio = self.wn[rows] * self.s[rows] * inverse  # n s / mu
+        inverse, outside, s_v = self._inverse_mu(x, rows)
+        ratio = self.wn_s[rows] * inverse  # n s / mu
         grad = 2.0 * (self.s_sum[rows] - np.sum(ratio, axis=1))
         grad = np.where(outside, -np.inf, grad)
         if not curvature:
             return grad, None
-        second = 2.0 * np.sum(ratio * self.s[rows] * inverse, axis=1)
+        ratio *= inverse
+        second = 2.0 * np.einsum("ij,ij->i", ratio, s_v)
         return grad, np.where(outside, np.inf, second)
+
+    def derivatives(
+        self, x: np.ndarray, rows: Any = slice(None)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cash: the first three derivatives of :meth:`stat` in ``x``, in one pass.
+
+        With ``q = s / mu`` and ``t = n q``: ``2 (sum s - sum t)``,
+        ``2 sum t q`` and ``-4 sum t q^2``; ``-inf`` / ``inf`` / ``-inf`` where a
+        bin with counts has ``mu <= 0``.
+        """
+        inverse, outside, s_v = self._inverse_mu(x, rows)
+        t = self.wn_s[rows] * inverse  # n q, q = s / mu
+        inverse *= s_v  # q
+        t_q = t * inverse
+        grad = 2.0 * (self.s_sum[rows] - np.sum(t, axis=1))
+        second = 2.0 * np.sum(t_q, axis=1)
+        third = -4.0 * np.einsum("ij,ij->i", t_q, inverse)
+        return (
+            np.where(outside, -np.inf, grad),
+            np.where(outside, np.inf, second),
+            np.where(outside, -np.inf, third),
+        )
 
     def stat_grad(self, x: np.ndarray, rows: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`stat` and :meth:`grad` at ``x`` (one pass over the bins for Cash)."""
         if self.onoff:
             return self.stat(x, rows), self.grad(x, rows)
-        mu = self._mu(x, rows)
-        varies = self.varies[rows]
-        with_counts = np.where(self.has[rows], mu, 1.0)
-        outside = np.any(with_counts <= 0, axis=1)
+        return self.stat_derivatives(x, rows, curvature=False)[:2]
+
+    def stat_derivatives(
+        self, x: np.ndarray, rows: Any = slice(None), *, curvature: bool = True
+    ) -> tuple[np.ndarray, ...]:
+        """Cash: :meth:`stat`, :meth:`grad` and (optionally) the curvature, in one pass."""
+        s_v = self.s_v[rows]
+        mu = x[:, None] * s_v
+        mu += self.b_v[rows]
+        outside_varies = mu.min(axis=1, initial=np.inf) <= 0
         wn = self.wn[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_term = np.sum(wn * np.log(with_counts), axis=1)
-            ratio = wn * self.s[rows] / np.where(varies, mu, 1.0)
-        stat = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant[rows] - log_term)
+            log_term = np.einsum("ij,ij->i", wn, np.log(mu))
+            np.reciprocal(mu, out=mu)
+        stat = 2.0 * (self.b_sum[rows] + x * self.s_sum[rows] + self.constant_v[rows] - log_term)
+        ratio = self.wn_s[rows] * mu  # n s / mu
         grad = 2.0 * (self.s_sum[rows] - np.sum(ratio, axis=1))
-        outside_varies = np.any(varies & (mu <= 0), axis=1)
-        return np.where(outside, np.inf, stat), np.where(outside_varies, -np.inf, grad)
+        stat = np.where(outside_varies | self.dead[rows], np.inf, stat)
+        grad = np.where(outside_varies, -np.inf, grad)
+        if not curvature:
+            return stat, grad
+        ratio *= mu
+        second = 2.0 * np.einsum("ij,ij->i", ratio, s_v)
+        return stat, grad, np.where(outside_varies, np.inf, second)
 
     def curvature(self, x: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
         """The second derivative of :meth:`stat` in ``x`` (numerical for WStat)."""
@@ -244,13 +295,19 @@ def _root(
     hi: np.ndarray,
     x0: np.ndarray,
     *,
-    both: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    both: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None = None,
+    first: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Roots of increasing functions on brackets ``func(lo) <= 0 <= func(hi)``.
 
     Newton steps from ``x0``, replaced by bisection when they would leave the
     bracket, which shrinks every iteration. ``both``, if given, returns
-    ``(func, slope)`` in one call. Returns the roots and a convergence flag.
+    ``(func, slope)`` in one call, or ``(func, slope, curvature)``: then the
+    steps are Halley's (cubic convergence, and exact for ``a + b / (x - c)``,
+    the shape of a Cash gradient near a pole), Newton's where Halley's would
+    leave the bracket. ``first``, if given, is what ``both`` gives at ``x0``
+    (which must then lie in its bracket). Returns the roots and a convergence
+    flag.
     """
     if both is None:
 
@@ -261,23 +318,50 @@ def _root(
     x = np.clip(x0, lo, hi)
     x = np.where(np.isfinite(x), x, 0.5 * (lo + hi))
     converged = np.zeros(x.shape, bool)
+    previous = np.full(x.size, np.inf)  # the last Halley step of each row
     rows = np.arange(x.size)
     for _ in range(_MAXITER):
         if not rows.size:
             break
         xr_ = x[rows]
-        value, derivative = both(xr_, rows)
+        if first is not None:
+            values = first
+            first = None
+        else:
+            values = both(xr_, rows)
+        value, derivative = values[0], values[1]
         below = value < 0
         lo[rows] = np.where(below, xr_, lo[rows])
         hi[rows] = np.where(below, hi[rows], xr_)
+        took_halley = np.zeros(rows.size, bool)
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = xr_ - value / derivative
+            if len(values) == 3:
+                denominator = 2.0 * derivative**2 - value * values[2]
+                halley = xr_ - 2.0 * value * derivative / denominator
+                fits = np.isfinite(halley) & (halley > lo[rows]) & (halley < hi[rows])
+                took_halley = fits & (denominator > 0)
+                newton = np.where(took_halley, halley, newton)
         inside = np.isfinite(newton) & (newton > lo[rows]) & (newton < hi[rows])
-        new = np.where(inside, newton, 0.5 * (lo[rows] + hi[rows]))
+        # a bracket open on one side (Newton's steps are known to stay inside)
+        # has nothing to bisect: a step that leaves it ends the search there
+        open_ = ~(np.isfinite(lo[rows]) & np.isfinite(hi[rows]))
+        new = np.where(inside, newton, np.where(open_, xr_, 0.5 * (lo[rows] + hi[rows])))
         tol = _TOL * np.maximum(np.abs(new), 1.0)
         done = (np.abs(new - xr_) <= tol) | (hi[rows] - lo[rows] <= tol) | (value == 0)
+        # Halley's steps shrink cubically: after steps d1 then d2 the next one
+        # is about d2^4 / d1^3; below the tolerance, the new point is taken as
+        # the root without evaluating it
+        step = np.abs(new - xr_)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            last = previous[rows]
+            predicted = np.where(np.isfinite(last), step * (step / last) ** 3, np.inf)
+        done |= took_halley & inside & (1e3 * predicted <= tol)
+        previous[rows] = np.where(took_halley & inside, step, np.inf)
+        settled = np.isfinite(newton) & (np.abs(newton - xr_) <= tol)
+        failed = open_ & ~inside & ~settled & (value != 0)
         x[rows] = np.where(value == 0, xr_, new)
-        converged[rows[done]] = True
+        converged[rows[done & ~failed]] = True
         rows = rows[~done]
     return x, converged
 
@@ -366,7 +450,156 @@ def _lower_bound(batch: _Batch) -> np.ndarray:
     positive = (batch.w > 0) & (batch.s > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(positive, -batch.b / np.where(positive, batch.s, 1.0), -np.inf)
-    return ratio.max(axis=1)
+    bound = ratio.max(axis=1)
+    # whether a bin with counts sets the bound (the gradient has a pole there)
+    batch.pole_at_bound = np.any(batch.has & (ratio == bound[:, None]), axis=1)
+    return bound
+
+
+def _minimum(
+    batch: _Batch, rows_valid: np.ndarray, guess: np.ndarray, scale: np.ndarray, lower: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best-fit norm of rows ``rows_valid``: bracket walk, then Newton with bisection.
+
+    Returns the minimum and a convergence flag; a minimum on the domain bound
+    ``lower`` (the gradient positive all the way down) counts as converged.
+    """
+
+    def on(func: Callable, subset: np.ndarray) -> Callable:
+        return lambda x, rows: func(x, rows_valid[subset[rows]])
+
+    everything = np.arange(guess.size)
+    # bracket of the minimum: grad <= 0 at lo, >= 0 at hi; the guess is one end
+    # (by the sign of the gradient there) and the walk looks for the other
+    lo, hi, ok_lo, ok_hi = _bracket(on(batch.grad, everything), guess, scale, lower)
+    # ok_lo False: grad > 0 all the way down to the domain bound -> minimum on the bound
+    # ok_hi False: grad < 0 as far up as the walk went -> no minimum found.
+    # Only the rows with a true bracket are searched (a row whose minimum is on
+    # the bound would otherwise bisect down to it, ~35 steps).
+    best = np.where(ok_lo, hi, lower)
+    converged = ok_lo & ok_hi
+    solve = np.flatnonzero(converged)
+    if solve.size:
+        fused = None if batch.onoff else on(batch.derivatives, solve)
+        best[solve], converged[solve] = _root(
+            on(batch.grad, solve), on(batch.curvature, solve), lo[solve], hi[solve],
+            guess[solve], both=fused,
+        )  # fmt: skip
+    converged |= ~ok_lo & ok_hi
+    return best, converged
+
+
+def _cash_minimum(
+    batch: _Batch, rows_valid: np.ndarray, guess: np.ndarray, scale: np.ndarray, lower: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_minimum` for Cash, bracketed by one Newton step from the guess.
+
+    The Cash gradient is increasing and concave in ``norm`` (its second
+    derivative, ``-4 sum n s^3 / mu^3``, is negative), so a tangent never
+    passes below it: a Newton step lands on the near side of the root from
+    the left, on the left of it from the right. The guess is therefore a left
+    end when its gradient is <= 0 (no right end is needed: the steps from
+    there increase towards the root) and otherwise a right end, with the
+    Newton step from it a left end. Rows where that step leaves the domain
+    (or rounding spoils the sign) go to the general :func:`_minimum`.
+    """
+    size = guess.size
+    everything = np.arange(size)
+    value, slope, third = batch.derivatives(guess, rows_valid)
+    lo, hi = guess.copy(), np.full(size, np.inf)
+    x0 = guess.copy()
+    right = value > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = guess[right] - value[right] / slope[right]
+    usable = np.isfinite(step) & (step > lower[right])
+    general = np.zeros(size, bool)
+    on_bound = np.zeros(size, bool)
+    # a step below the domain bound: a gradient >= 0 at the bound puts the
+    # minimum there (it can be, when the bin setting the bound has no counts);
+    # otherwise the root is between the bound and the guess, and Halley's step
+    # from the guess starts the search (near the bound of a bin with counts
+    # the gradient goes as -1 / distance: Halley's steps are exact for that,
+    # Newton's only double the distance)
+    beyond = np.flatnonzero(right)[~usable]
+    if beyond.size:
+        v0 = np.full(beyond.size, -np.inf)
+        smooth = ~batch.pole_at_bound[rows_valid[beyond]]
+        v0[smooth] = batch.grad(lower[beyond[smooth]], rows_valid[beyond[smooth]])
+        on_bound[beyond] = v0 >= 0
+        inner = beyond[v0 < 0]
+        g, d1, d2 = value[inner], slope[inner], third[inner]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denominator = 2.0 * d1**2 - g * d2
+            halley = guess[inner] - 2.0 * g * d1 / denominator
+        fits = np.isfinite(halley) & (halley > lower[inner]) & (halley < guess[inner])
+        start = np.where(fits & (denominator > 0), halley, 0.5 * (lower[inner] + guess[inner]))
+        value[inner], slope[inner], third[inner] = batch.derivatives(start, rows_valid[inner])
+        lo[inner], hi[inner], x0[inner] = lower[inner], guess[inner], start
+    moved = np.flatnonzero(right)[usable]
+    if moved.size:
+        v1, s1, t1 = batch.derivatives(step[usable], rows_valid[moved])
+        left_of_root = v1 <= 0
+        general[moved[~left_of_root]] = True
+        kept = moved[left_of_root]
+        hi[kept] = guess[kept]
+        lo[kept] = x0[kept] = step[usable][left_of_root]
+        value[kept], slope[kept] = v1[left_of_root], s1[left_of_root]
+        third[kept] = t1[left_of_root]
+    general |= ~on_bound & (~np.isfinite(value) | ~(slope > 0))
+    best = np.where(on_bound, lower, np.nan)
+    converged = on_bound.copy()
+    newton = everything[~general & ~on_bound]
+    if newton.size:
+        rows = rows_valid[newton]
+        best[newton], converged[newton] = _root(
+            lambda x, r: batch.grad(x, rows[r]), lambda x, r: batch.curvature(x, rows[r]),
+            lo[newton], hi[newton], x0[newton],
+            both=lambda x, r: batch.derivatives(x, rows[r]),
+            first=(value[newton], slope[newton], third[newton]),
+        )  # fmt: skip
+    rest = everything[general]
+    if rest.size:
+        best[rest], converged[rest] = _minimum(
+            batch, rows_valid[rest], guess[rest], scale[rest], lower[rest]
+        )
+    return best, converged
+
+
+def _cash_crossing_up(
+    batch: _Batch,
+    rows_valid: np.ndarray,
+    best: np.ndarray,
+    stat_best: np.ndarray,
+    err: np.ndarray,
+    scale: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cash: where the statistic has risen by ``level`` above the best fit, upwards.
+
+    The rise is convex and increasing above the best fit, so its tangents
+    pass below it: a Newton step from anywhere above the best fit lands at or
+    beyond the crossing, and from there the steps decrease monotonically onto
+    it. No bracket walk is needed; the search starts at the parabolic
+    estimate ``best + sqrt(level) * err``. Returns the crossings and whether
+    each was found (for Cash it exists whenever there is signal).
+    """
+
+    def rise_both(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        value, slope, second = batch.stat_derivatives(x, rows_valid[rows])
+        return value - stat_best[rows] - level, slope, second
+
+    everything = np.arange(best.size)
+    step = np.where(np.isfinite(err) & (err > 0), err, scale) * np.sqrt(level)
+    start = best + step
+    value, slope, second = rise_both(start, everything)
+    lo = np.where(value < 0, start, best)
+    hi = np.where(value < 0, np.inf, start)
+    root, ok = _root(
+        lambda x, rows: rise_both(x, rows)[0], lambda x, rows: rise_both(x, rows)[1],
+        lo, hi, start, both=rise_both, first=(value, slope, second),
+    )  # fmt: skip
+    ok &= np.isfinite(value) & (slope > 0) & np.isfinite(root)
+    return np.where(ok, root, np.nan), ok
 
 
 def fit_norm(
@@ -441,18 +674,42 @@ def fit_norm(
     >>> res["norm"].round(6).tolist()   # (n - b) / s
     [2.0, 1.0]
     """
+    batch, batch_shape = _prepare(counts, signal, background, axis, mask, counts_off, alpha)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _fit_norm(
-            counts, signal, background, axis, mask, counts_off, alpha,
-            n_sigma, n_sigma_ul, asymmetric, upper_limit,
-        )  # fmt: skip
+        return _fit_norm(batch, batch_shape, n_sigma, n_sigma_ul, asymmetric, upper_limit)
+
+
+def fit_norm_rows(
+    counts: np.ndarray,
+    signal: np.ndarray,
+    background: np.ndarray,
+    mask: np.ndarray,
+    *,
+    n_sigma: float = 1.0,
+    n_sigma_ul: float = 2.0,
+    asymmetric: bool = True,
+    upper_limit: bool = True,
+) -> dict[str, np.ndarray]:
+    """:func:`fit_norm` (Cash) of each row of ``(B, K)`` arrays, for callers that own them.
+
+    The inputs must already be float64 ``(B, K)`` arrays, finite, counts,
+    signal and background >= 0, with the boolean ``mask``; nothing is checked
+    or copied (the TS map builds millions of such rows). Returns what
+    :func:`fit_norm` returns, over ``B``.
+    """
+    batch = _Batch(counts, signal, background, mask, None, None)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _fit_norm(batch, (counts.shape[0],), n_sigma, n_sigma_ul, asymmetric, upper_limit)
 
 
 def _fit_norm(
-    counts, signal, background, axis, mask, counts_off, alpha,
-    n_sigma, n_sigma_ul, asymmetric, upper_limit,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    batch, batch_shape = _prepare(counts, signal, background, axis, mask, counts_off, alpha)
+    batch: _Batch,
+    batch_shape: tuple,
+    n_sigma: float,
+    n_sigma_ul: float,
+    asymmetric: bool,
+    upper_limit: bool,
+) -> dict[str, np.ndarray]:
     size = batch.n.shape[0]
     lower = _lower_bound(batch)
     npred_signal = np.sum(batch.w * batch.s, axis=1)
@@ -473,21 +730,26 @@ def _fit_norm(
     grad, curvature, stat = on(batch.grad), on(batch.curvature), on(batch.stat)
     stat_grad = on(batch.stat_grad)
     g_lo, g_scale, g_guess = lower[valid], scale[valid], guess[valid]
-    # bracket of the minimum: grad <= 0 at lo, >= 0 at hi; the guess is one end
-    # (by the sign of the gradient there) and the walk looks for the other
-    lo, hi, ok_lo, ok_hi = _bracket(grad, g_guess, g_scale, g_lo)
-    # ok_lo False: grad > 0 all the way down to the domain bound -> minimum on the bound
-    fused = None if batch.onoff else on(batch.grad_curvature)
-    best, converged = _root(grad, curvature, lo, hi, g_guess, both=fused)
-    best = np.where(ok_lo, best, g_lo)
-    converged &= ok_hi
-    stat_best = stat(best, np.arange(best.size))
+    if batch.onoff:
+        best, converged = _minimum(batch, rows_valid, g_guess, g_scale, g_lo)
+    else:
+        best, converged = _cash_minimum(batch, rows_valid, g_guess, g_scale, g_lo)
+    if batch.onoff:
+        stat_best = stat(best, np.arange(best.size))
+        curvature_best = curvature(best, np.arange(best.size))
+    else:
+        stat_best, _, curvature_best = batch.stat_derivatives(best, rows_valid)
     stat_null = stat(np.zeros(best.size), np.arange(best.size))
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        err = np.sqrt(2.0 / curvature(best, np.arange(best.size)))
+        err = np.sqrt(2.0 / curvature_best)
 
     def crossing(level: float, direction: float) -> tuple[np.ndarray, np.ndarray]:
+        if direction > 0 and not batch.onoff:
+            return _cash_crossing_up(batch, rows_valid, best, stat_best, err, g_scale, level)
+        return general_crossing(level, direction)
+
+    def general_crossing(level: float, direction: float) -> tuple[np.ndarray, np.ndarray]:
         def rise(x, rows):
             return direction * (stat(x, rows) - stat_best[rows] - level)
 

@@ -89,7 +89,7 @@ from gammaxr.estimators._maps import (
     reco_exposure,
     values,
 )
-from gammaxr.estimators.norm_fit import fit_norm
+from gammaxr.estimators.norm_fit import fit_norm_rows
 from gammaxr.exceptions import ConfigError, DimensionError, GeometryError
 from gammaxr.models._folding import Box, FoldingContext
 from gammaxr.models.npred import fold, npred
@@ -578,7 +578,7 @@ def _bound_bins(
     exposure = c.exposure[:, r0:r1]
     if c.summed:
         # signal of the fully selected planes at every offset: (nk, rows, nx)
-        full_signal = full_signal.T.reshape(-1, *shape)
+        full_signal = full_signal.reshape(-1, *shape)
     for k in range(c.dy.size):
         y0, x0 = r0 + hy + c.dy[k], hx + c.dx[k]
         window = (slice(None), slice(y0, y0 + shape[0]), slice(x0, x0 + nx))
@@ -614,37 +614,38 @@ def _bound_bins_summed(
 ) -> tuple[np.ndarray, ...]:
     """:func:`_bound_bins` when every plane of a summed group is selected everywhere.
 
-    The signal at offset ``k`` is then ``full_signal[:, k]`` wherever the bin is
-    inside the map, so the loop needs one product per offset: the background
-    of the bins without counts (inf elsewhere) times ``1 / s``; the best offset
-    is kept and the signal and background gathered once at the end.
+    The signal at offset ``k`` is then ``full_signal[k]`` wherever the bin is
+    inside the map, so the loop needs one division per offset: the background
+    of the bins without counts (inf elsewhere) over ``s``; the best offset is
+    kept and the signal and background gathered once at the end.
     """
     c, hy, hx = ctx, ctx.hy, ctx.hx
     shape = (r1 - r0, nx)
     free = np.where((c.counts_pad[0] == 0) & c.inside_pad[0], c.background_pad[0], np.inf)
-    with np.errstate(divide="ignore"):
-        inverse = 1.0 / full_signal.T.reshape(-1, *shape)  # (nk, rows, nx), inf where s = 0
+    signal = full_signal.reshape(-1, *shape)  # (nk, rows, nx)
     best = np.full(shape, np.inf)
     which = np.zeros(shape, dtype=np.intp)
-    with np.errstate(invalid="ignore"):  # 0 * inf (no background, no signal): NaN, never best
+    ratio = np.empty(shape)
+    # b / 0: inf (never best); 0 / 0 (no background, no signal): NaN, never best
+    with np.errstate(divide="ignore", invalid="ignore"):
         for k in range(c.dy.size):
             y0, x0 = r0 + hy + c.dy[k], hx + c.dx[k]
-            ratio = free[y0 : y0 + shape[0], x0 : x0 + nx] * inverse[k]
+            np.divide(free[y0 : y0 + shape[0], x0 : x0 + nx], signal[k], out=ratio)
             better = ratio < best
             np.copyto(best, ratio, where=better)
             np.copyto(which, k, where=better)
     found = np.isfinite(best).ravel()
     which = which.ravel()
     rows, cols = np.divmod(np.arange(which.size), nx)
-    s_star = np.where(found, full_signal[np.arange(which.size), which], 0.0)
+    s_star = np.where(found, full_signal[which, np.arange(which.size)], 0.0)
     b_star = free[r0 + hy + c.dy[which] + rows, hx + c.dx[which] + cols]
     return s_star, np.where(found, b_star, 0.0)
 
 
 def _full_signal(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> np.ndarray:
-    """``sum_e X(e, p) K(e, d)`` over the planes selected everywhere: ``(pixels, offsets)``."""
+    """``sum_e X(e, p) K(e, d)`` over the planes selected everywhere: ``(offsets, pixels)``."""
     exposure = ctx.exposure[ctx.full, r0:r1].reshape(ctx.full.size, (r1 - r0) * nx)
-    return exposure.T @ ctx.kernel_flat[ctx.full]
+    return ctx.kernel_flat[ctx.full].T @ exposure
 
 
 def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.ndarray]:
@@ -660,11 +661,25 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
     which_bin, which_offset = np.nonzero(keep)
     p_row, p_col = p_row[keep], p_col[keep]
     pixel = (p_row - r0) * nx + p_col
-    q_row, q_col = b_row[which_bin], b_col[which_bin]
+    n_pix = (r1 - r0) * nx
+    n_pairs = np.bincount(pixel, minlength=n_pix)
+    todo = c.valid[r0:r1].ravel()
+    # buckets of pixels with similar numbers of bins (within a factor BUCKET_RATIO);
+    # the pairs sorted by bucket, then pixel: each bucket a contiguous run
+    bucket = np.where(todo, np.ceil(np.log(n_pairs + 1.0) / np.log(BUCKET_RATIO)), -1)
+    bucket = bucket.astype(np.intp)
+    pixel_order = np.argsort(bucket, kind="stable")
+    rank = np.empty(n_pix, dtype=np.int32)  # of each pixel in (bucket, pixel) order
+    rank[pixel_order] = np.arange(n_pix, dtype=np.int32)
+    # (the order of a pixel's pairs among themselves is immaterial)
+    order = np.argsort(rank[pixel], kind="quicksort")
+    which_bin, which_offset = which_bin[order], which_offset[order]
+    pixel, p_row, p_col = pixel[order], p_row[order], p_col[order]
     full_signal = _full_signal(c, r0, r1, nx) if c.summed else None
     if c.summed:
-        signal = full_signal[pixel, which_offset]
+        signal = full_signal[which_offset, pixel]
         for e in c.mixed:
+            q_row, q_col = b_row[which_bin], b_col[which_bin]
             weight = c.kernel_flat[e, which_offset] * c.mask[e, q_row, q_col]
             signal += c.exposure[e, p_row, p_col] * weight
     else:
@@ -672,16 +687,6 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
         signal = c.exposure[e, p_row, p_col] * c.kernel_flat[e, which_offset]
     counts = c.counts[near][which_bin]
     background = c.background[near][which_bin]
-    # per pixel, sorted
-    order = np.argsort(pixel, kind="stable")
-    pixel, signal, counts, background = (
-        pixel[order],
-        signal[order],
-        counts[order],
-        background[order],
-    )
-    n_pix = (r1 - r0) * nx
-    n_pairs = np.bincount(pixel, minlength=n_pix)
     rest_signal = c.signal_total[r0:r1].ravel() - np.bincount(pixel, signal, minlength=n_pix)
     rest_background = (c.background_total[r0:r1].ravel()
                        - np.bincount(pixel, background, minlength=n_pix))  # fmt: skip
@@ -691,30 +696,37 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
     scale = np.abs(c.signal_total[r0:r1].ravel())
     rest_signal = np.where(rest_signal > 1e-9 * scale, rest_signal, 0.0)
     rest_background = np.maximum(rest_background, 0.0)
-    slot = np.arange(pixel.size) - (np.cumsum(n_pairs) - n_pairs)[pixel]
+    # each pair's slot among its pixel's pairs, and its pixel's row in its bucket
+    first_pair = np.zeros(n_pix, dtype=np.intp)
+    sorted_buckets = bucket[pixel_order]
+    in_bucket = np.empty(n_pix, dtype=np.intp)
+    bucket_start = np.searchsorted(sorted_buckets, sorted_buckets, side="left")
+    in_bucket[pixel_order] = np.arange(n_pix) - bucket_start
+    starts = np.flatnonzero(np.r_[True, pixel[1:] != pixel[:-1]]) if pixel.size else pixel
+    first_pair[pixel[starts]] = starts
+    slot = np.arange(pixel.size) - first_pair[pixel]
+    row = in_bucket[pixel]
+    pair_bucket = bucket[pixel]
     out = {name: np.full(n_pix, np.nan) for name in _FIT_NAMES}
     out["success"] = np.zeros(n_pix)
-    todo = c.valid[r0:r1].ravel()
-    # buckets of pixels with similar numbers of bins (within a factor BUCKET_RATIO)
-    bucket = np.where(todo, np.ceil(np.log(n_pairs + 1.0) / np.log(BUCKET_RATIO)), -1)
     for level in np.unique(bucket[todo]):
-        sel = np.flatnonzero(bucket == level)
+        sel = pixel_order[np.searchsorted(sorted_buckets, level) :
+                          np.searchsorted(sorted_buckets, level, side="right")]  # fmt: skip
         width = int(n_pairs[sel].max())
         shape = (sel.size, width + 2)
         cc, ss, bb = np.zeros(shape), np.zeros(shape), np.zeros(shape)
         ww = np.zeros(shape, dtype=bool)
-        where = np.full(n_pix, -1)
-        where[sel] = np.arange(sel.size)
-        entries = np.flatnonzero(where[pixel] >= 0)
-        r, k = where[pixel[entries]], slot[entries]
-        cc[r, k], ss[r, k], bb[r, k] = counts[entries], signal[entries], background[entries]
+        span = slice(np.searchsorted(pair_bucket, level),
+                     np.searchsorted(pair_bucket, level, side="right"))  # fmt: skip
+        r, k = row[span], slot[span]
+        cc[r, k], ss[r, k], bb[r, k] = counts[span], signal[span], background[span]
         ww[r, k] = True
         ss[:, width], bb[:, width] = s_star[sel], b_star[sel]
         ww[:, width] = s_star[sel] > 0
         ss[:, width + 1], bb[:, width + 1] = rest_signal[sel], rest_background[sel]
         ww[:, width + 1] = rest_signal[sel] > 0
-        result = fit_norm(
-            cc, ss, bb, axis=-1, mask=ww, n_sigma=c.n_sigma, n_sigma_ul=c.n_sigma_ul,
+        result = fit_norm_rows(
+            cc, ss, bb, ww, n_sigma=c.n_sigma, n_sigma_ul=c.n_sigma_ul,
             asymmetric=c.asymmetric, upper_limit=c.upper_limit,
         )  # fmt: skip
         for name in _FIT_NAMES:
