@@ -673,8 +673,9 @@ def _fit_rows(ctx: SimpleNamespace, r0: int, r1: int, nx: int) -> dict[str, np.n
     rank[pixel_order] = np.arange(n_pix, dtype=np.int32)
     # (the order of a pixel's pairs among themselves is immaterial)
     order = np.argsort(rank[pixel], kind="quicksort")
-    which_bin, which_offset = which_bin[order], which_offset[order]
-    pixel, p_row, p_col = pixel[order], p_row[order], p_col[order]
+    which_bin, which_offset, pixel = which_bin[order], which_offset[order], pixel[order]
+    if not c.summed or c.mixed.size:
+        p_row, p_col = p_row[order], p_col[order]
     full_signal = _full_signal(c, r0, r1, nx) if c.summed else None
     if c.summed:
         signal = full_signal[which_offset, pixel]
