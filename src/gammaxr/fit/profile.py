@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
+import scipy.special
 import xarray as xr
 
 from gammaxr.exceptions import FitError
@@ -184,7 +184,8 @@ def upper_limit(
     result = problem.minimize(backend, **options)
     if not result.success:
         raise FitError(f"upper_limit: the fit did not converge ({result.message})")
-    delta = cost.errordef * scipy.stats.chi2.ppf(2 * cl - 1, df=1)
+    # the chi2 (1 dof) quantile of 2 cl - 1 (scipy.special: no scipy.stats import, ~1 s)
+    delta = cost.errordef * scipy.special.chdtri(1, 2.0 - 2.0 * cl)
     sigma = float(np.sqrt(result.covariance[index, index]))
     step = sigma * np.sqrt(delta) if np.isfinite(sigma) and sigma > 0 else problem.scales[index]
     options = {k: v for k, v in options.items() if k not in ("minos", "covariance")}

@@ -35,7 +35,7 @@ from typing import Any
 
 import astropy.units as u
 import numpy as np
-import scipy.stats
+import scipy.special
 import xarray as xr
 from astropy.table import Table
 
@@ -151,7 +151,7 @@ def to_table(fp: xr.Dataset, *, sed_type: str = "likelihood") -> Table:
         table["stat_scan"] = fp["stat_scan"].transpose(ENERGY, "norm_scan").to_numpy()
     table.meta["SED_TYPE"] = sed_type
     if "n_sigma_ul" in fp.attrs:  # Gammapy's convention: 1 - 2 sf(n_sigma_ul)
-        conf = 1.0 - 2.0 * scipy.stats.norm.sf(float(fp.attrs["n_sigma_ul"]))
+        conf = 1.0 - 2.0 * scipy.special.ndtr(-float(fp.attrs["n_sigma_ul"]))  # 1 - 2 sf
         table.meta["UL_CONF"] = float(np.round(conf, 7))
     coord_attrs = {name: dict(fp[name].attrs) for name in fp.coords}
     meta = {"attrs": dict(fp.attrs), "units": units, "coords": coord_attrs,
@@ -392,7 +392,7 @@ def _attrs(meta: dict[str, Any], sed_type: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {"sed_type_init": sed_type}
     if "UL_CONF" in meta:  # Gammapy's convention: UL_CONF = 1 - 2 sf(n_sigma_ul)
         conf = float(meta["UL_CONF"])
-        attrs["n_sigma_ul"] = float(np.round(scipy.stats.norm.isf((1.0 - conf) / 2.0), 6))
+        attrs["n_sigma_ul"] = float(np.round(-scipy.special.ndtri((1.0 - conf) / 2.0), 6))
     for key in ("N_SIGMA", "N_SIGMA_UL"):
         if key in meta:
             attrs[key.lower()] = float(meta[key])
