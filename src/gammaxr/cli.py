@@ -19,12 +19,11 @@ app = typer.Typer(
     help="gammaxr: gamma-ray astronomy analysis on pandas and xarray.",
 )
 
-#: Printed whenever the shipped runs are used.
-HESS_ATTRIBUTION = (
-    "Data: H.E.S.S. DL3 DR1 Crab runs shipped with gammaxr. This work made use of "
-    "data from the H.E.S.S. DL3 public test data release 1 (HESS DL3 DR1, "
-    "H.E.S.S. collaboration, 2018)."
-)
+
+def _echo_attribution(store: DataStore) -> None:
+    """Print the attribution the store's data licence asks for (H.E.S.S. DR1), if any."""
+    if store.attribution is not None:
+        typer.echo(f"Data: {store.attribution}")
 
 OBS_COLUMNS = [
     "obs_id", "object", "ra_pnt", "dec_pnt", "zen_pnt", "livetime", "event_count",
@@ -80,11 +79,7 @@ def info(
         raise typer.Exit(code=1) from err
     where = path if path is not None else example_data_path()
     typer.echo(f"Data store: {where}  ({len(store.obs_table)} observations)")
-    if path is None:
-        typer.echo(
-            "This work made use of data from the H.E.S.S. DL3 public test data release 1 "
-            "(HESS DL3 DR1, H.E.S.S. collaboration, 2018)."
-        )
+    _echo_attribution(store)
     columns = [c for c in OBS_COLUMNS if c in store.obs_table]
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         typer.echo("\nObservation table:")
@@ -118,8 +113,7 @@ def crab(
 
     try:
         store = open_datastore(data)
-        if data is None:
-            typer.echo(HESS_ATTRIBUTION)
+        _echo_attribution(store)
         result = run_point_source_analysis(
             crab_config(), output, store=store, plots=plots, log=typer.echo
         )
@@ -173,8 +167,7 @@ def run(
     try:
         settings = read_config(config)
         store = open_datastore(settings.data_store)
-        if settings.data_store is None:
-            typer.echo(HESS_ATTRIBUTION)
+        _echo_attribution(store)
         output = output if output is not None else settings.output
         result = run_point_source_analysis(
             settings.analysis,

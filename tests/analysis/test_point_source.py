@@ -41,6 +41,7 @@ def test_numbers_are_physical(crab_run):
     output, _ = crab_run
     summary = json.loads((output / "crab-summary.json").read_text())
     assert summary["n_observations"] == 4
+    assert "HESS DL3 DR1, H.E.S.S. collaboration, 2018" in summary["data_attribution"]
     one, three = summary["fit_1d"], summary["fit_3d"]
     assert one["success"] and three["success"]
     # the 1D (WStat, reflected regions) and 3D (Cash, FoV background) fits share the

@@ -219,3 +219,14 @@ def test_observation_rows_equal_a_table_filter(crab_store):
         assert obs.info == crab_store.obs_table.loc[obs_id].to_dict()
         row = expected[expected.hdu_type == "aeff"].iloc[0]
         assert obs.location("aeff") == (Path(row["path"]), row["hdu_name"], "aeff_2d")
+
+
+def test_attribution_of_hess_dr1_stores(crab_store):
+    assert "HESS DL3 DR1, H.E.S.S. collaboration, 2018" in crab_store.attribution
+    # a selection keeps it; a store of other files has none
+    assert crab_store.select([23523]).attribution == crab_store.attribution
+    other = gx.DataStore(
+        crab_store.obs_table,
+        crab_store.hdu_table.assign(file_name="run_023523.fits"),
+    )
+    assert other.attribution is None

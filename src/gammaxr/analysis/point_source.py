@@ -138,6 +138,9 @@ class AnalysisResult:
         Everything written.
     timings : dict
         Wall time of each step, s.
+    attribution : str or None
+        The attribution the data's licence asks for (H.E.S.S. DR1), also
+        written to the summary file.
     """
 
     spectrum_joint: xr.Dataset
@@ -153,6 +156,7 @@ class AnalysisResult:
     info: pd.DataFrame
     files: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    attribution: str | None = None
 
     def summary(self) -> str:
         """A few lines for the terminal: data, fits, products, files."""
@@ -294,6 +298,7 @@ def run_point_source_analysis(
         spectrum_joint=joint, spectrum_stacked=stacked, cube=cube, fit_1d=fit_1d,
         fit_3d=fit_3d, flux_points_1d=fp_1d, flux_points_3d=fp_3d, light_curve=lc,
         significance_map=sig, ts_map=ts, info=info, timings=timings,
+        attribution=store.attribution,
     )  # fmt: skip
     result.files = write_products(result, output, config, plots=plots)
     step("write products")
@@ -411,6 +416,8 @@ def _summary_numbers(result: AnalysisResult) -> dict[str, Any]:
     out["flux_points_1d"] = int(np.isfinite(result.flux_points_1d["norm"]).sum())
     out["light_curve_points"] = int(result.light_curve.sizes.get("time", 0))
     out["timings_s"] = {k: round(v, 2) for k, v in result.timings.items()}
+    if result.attribution is not None:
+        out["data_attribution"] = result.attribution
     return out
 
 

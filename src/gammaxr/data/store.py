@@ -25,6 +25,13 @@ _INDEX_NAMES = {
 }
 
 
+#: The attribution the H.E.S.S. DL3 DR1 licence (CC BY 4.0) asks for.
+HESS_DR1_ATTRIBUTION = (
+    "This work made use of data from the H.E.S.S. DL3 public test data release 1 "
+    "(HESS DL3 DR1, H.E.S.S. collaboration, 2018)."
+)
+
+
 def example_data_path() -> Path:
     """Folder of the shipped example data: four H.E.S.S. DL3 DR1 Crab runs.
 
@@ -76,6 +83,18 @@ class DataStore:
     def from_files(cls, obs_index: str | Path, hdu_index: str | Path) -> DataStore:
         """Open a data store from its two index files."""
         return cls(read_obs_index(obs_index), read_hdu_index(hdu_index))
+
+    @property
+    def attribution(self) -> str | None:
+        """The attribution the data's licence asks for, where the store is known to need one.
+
+        The H.E.S.S. DL3 DR1 release (CC BY 4.0), recognised by its file names
+        (``hess_dl3_dr1_obs_id_*.fits.gz``), whole or in part; ``None`` otherwise.
+        """
+        names = self.hdu_table["file_name"].astype(str)
+        if names.str.startswith("hess_dl3_dr1_").any():
+            return HESS_DR1_ATTRIBUTION
+        return None
 
     @property
     def obs_ids(self) -> list[int]:
