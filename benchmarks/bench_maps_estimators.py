@@ -49,6 +49,7 @@ import xarray as xr
 import gammaxr as gx
 from gammaxr.estimators import excess_map, ts_map
 from gammaxr.io.fermi import read_fermi_dataset
+from gammaxr.maps import to_image
 from gammaxr.reduce import make_ring_background
 from gammaxr.sky import angular_separation
 from gammaxr.stacking import stack_on_off
@@ -185,21 +186,11 @@ def ring_msh1552(data: Path, jobs: list[int], gammapy: dict) -> dict:
         near, dims=("lat", "lon"), coords={k: geom.coords[k] for k in SKY},
         attrs={"frame": "icrs"},
     )  # fmt: skip
-    one_bin = gx.energy_axis(0.5, 5, nbin=1)
-    rings = []
-    for ds in datasets:
-        mask = ds.mask_safe
-
-        def image(da, mask=mask):
-            summed = (da * mask).sum("energy") if da.dtype != bool else da.any("energy")
-            return summed.expand_dims(energy=one_bin.values).assign_attrs(units="")
-
-        img = xr.Dataset(
-            {"counts": image(ds.counts), "background": image(ds.background),
-             "mask_safe": image(mask)},
-            coords={k: geom.coords[k] for k in SKY}, attrs=ds.attrs,
-        ).assign_coords(one_bin.coords)  # fmt: skip
-        rings.append(make_ring_background(img, r_in=0.5, width=0.3, exclusion_mask=exclusion))
+    # as Gammapy's side: each run summed over energy within its safe mask, then the ring
+    rings = [
+        make_ring_background(to_image(ds), r_in=0.5, width=0.3, exclusion_mask=exclusion)
+        for ds in datasets
+    ]
     stacked = stack_on_off(gx.concat_observations(rings))
     ring_s = time.perf_counter() - start
     # Gammapy's default: no asymmetric errors or upper limits

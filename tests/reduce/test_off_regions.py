@@ -503,3 +503,21 @@ def test_warnings_are_not_raised_for_a_normal_run(crab_obs, spectrum_geom):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_on_off_spectrum(crab_obs, ON, spectrum_geom, method="wobble")
+
+
+def test_exclusion_lookup_on_a_grid_equals_the_pointwise_one():
+    from gammaxr.reduce.off_regions import _Exclusion
+
+    grid = gx.sky_grid((83.633, 22.014), width=3.0, binsz=0.05)
+    lon, lat = np.meshgrid(grid.lon.values, grid.lat.values)
+    near = np.hypot((lon - 83.8) * np.cos(np.deg2rad(22.0)), lat - 22.1) < 0.4
+    mask = xr.DataArray(near, dims=("lat", "lon"), coords=grid.coords, attrs={"frame": "icrs"})
+    exclusion = _Exclusion(mask)
+    # a grid larger than the mask (outside: not excluded), in the mask's frame and another
+    for frame, (x0, y0) in (("icrs", (83.633, 22.014)), ("galactic", (184.557, -5.784))):
+        other = gx.sky_grid((x0, y0), width=4.0, binsz=0.04, frame=frame)
+        lon2d, lat2d = np.meshgrid(other.lon.values, other.lat.values)
+        expected = exclusion(lon2d, lat2d, frame)
+        assert expected.any() and not expected.all()
+        got = exclusion.on_grid(other.lon.values, other.lat.values, frame)
+        np.testing.assert_array_equal(got, expected)

@@ -112,6 +112,14 @@ class DatasetAccessor:
         """Stack the joint form over observations (see :func:`gammaxr.stack`)."""
         return _stacking.stack(self._obj, dim=dim)
 
+    def to_image(self) -> xr.Dataset:
+        """Sum over reco energy within the safe mask (see :func:`gammaxr.maps.to_image`)."""
+        return _maps.to_image(self._obj)
+
+    def resample_energy(self, energy_edges=None) -> xr.Dataset:
+        """Group the reco-energy bins (see :func:`gammaxr.maps.resample_energy`)."""
+        return _maps.resample_energy(self._obj, energy_edges)
+
     def write(self, path, *, format=None):
         """Write losslessly to NetCDF or Zarr (see :func:`gammaxr.write_dataset`)."""
         return _dataset_store.write_dataset(self._obj, path, format=format)

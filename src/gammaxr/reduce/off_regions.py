@@ -345,6 +345,25 @@ class _Exclusion:
         excluded[valid] = self.values[i_lat[valid], i_lon[valid]]
         return excluded
 
+    def on_grid(self, lon: np.ndarray, lat: np.ndarray, frame: str) -> np.ndarray:
+        """:meth:`__call__` at the centres of a separable ``(lat, lon)`` grid (1D axes, deg).
+
+        In the mask's own frame the lookup is separable (two 1D searches);
+        in another frame every pixel centre is transformed.
+        """
+        if frame != self.frame:
+            lon2d, lat2d = np.meshgrid(lon, lat)
+            return self(lon2d, lat2d, frame)
+        centre = 0.5 * (self.lon_edges[0] + self.lon_edges[-1])
+        lon = (np.asarray(lon, dtype=float) - centre + 180.0) % 360.0 + centre - 180.0
+        i_lon = np.searchsorted(self.lon_edges, lon, side="right") - 1
+        i_lat = np.searchsorted(self.lat_edges, np.asarray(lat, dtype=float), side="right") - 1
+        ok_lon = (i_lon >= 0) & (i_lon < self.values.shape[1])
+        ok_lat = (i_lat >= 0) & (i_lat < self.values.shape[0])
+        excluded = np.zeros((np.size(lat), np.size(lon)), dtype=bool)
+        excluded[np.ix_(ok_lat, ok_lon)] = self.values[np.ix_(i_lat[ok_lat], i_lon[ok_lon])]
+        return excluded
+
 
 class _ExcludedBoxes:
     """The excluded pixels of a mask as lon/lat boxes, to test circles against exactly.

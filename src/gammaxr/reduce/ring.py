@@ -129,10 +129,13 @@ def _tophat_kernel(geom: xr.Dataset | xr.DataArray, radius: float) -> np.ndarray
     return (_distances(geom, radius) <= radius * (1 + _EDGE_RTOL)).astype(np.float64)
 
 
-def _correlate(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def _correlate(values: np.ndarray, kernel: np.ndarray, *, scale_axes: int = 0) -> np.ndarray:
     """``sum_q kernel[q - p] values[q]`` over the last two axes, zero outside (FFT).
 
-    The kernel's leading axes broadcast against those of ``values``.
+    The kernel's leading axes broadcast against those of ``values``. Sums
+    below ``_FFT_RTOL`` x (largest input x kernel size) are round-off and set
+    to zero; the largest input is taken over everything but the first
+    ``scale_axes`` axes (which stack independent inputs).
     """
     kernel = kernel[..., ::-1, ::-1]
     kernel = kernel.reshape((1,) * (values.ndim - kernel.ndim) + kernel.shape)
@@ -140,18 +143,19 @@ def _correlate(values: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     leading = np.broadcast_shapes(values.shape[:-2], kernel.shape[:-2])
     values = np.broadcast_to(values, leading + values.shape[-2:])
     result = fftconvolve(values, kernel, mode="same", axes=(-2, -1))
-    scale = np.max(np.abs(values), initial=0.0) * np.max(np.sum(kernel, axis=(-2, -1)))
+    reduce_axes = tuple(range(scale_axes, values.ndim))
+    largest = np.max(np.abs(values), axis=reduce_axes, initial=0.0, keepdims=True)
+    scale = largest * np.max(np.sum(kernel, axis=(-2, -1)))
     return np.where(np.abs(result) <= _FFT_RTOL * scale, 0.0, result)
 
 
 def _exclusion_on(dataset: xr.Dataset, exclusion_mask: xr.DataArray | None) -> xr.DataArray:
     """Boolean ``(lat, lon)`` of the dataset's pixels whose centre is excluded."""
-    lat, lon = dataset[LAT], dataset[LON]
+    lat, lon = dataset[LAT].values, dataset[LON].values
     if exclusion_mask is None:
         values = np.zeros((lat.size, lon.size), dtype=bool)
     else:
-        lon2d, lat2d = np.meshgrid(lon.values, lat.values)
-        values = _Exclusion(exclusion_mask)(lon2d, lat2d, sky_frame(dataset))
+        values = _Exclusion(exclusion_mask).on_grid(lon, lat, sky_frame(dataset))
     return xr.DataArray(values, dims=(LAT, LON))
 
 
@@ -164,24 +168,38 @@ def _check(dataset: xr.Dataset) -> None:
 
 def _ring_kernel_apply(counts, background, excluded, *, kernel):
     keep = ~excluded
-    counts_off = np.rint(_correlate(counts * keep, kernel)).astype(np.int64)
-    acceptance_off = _correlate(background * keep, kernel).astype(np.float32)
+    shape = np.broadcast_shapes(counts.shape, background.shape)
+    # both maps in one FFT call: the kernel is transformed once
+    both = np.stack([np.broadcast_to(a * keep, shape) for a in (counts, background)])
+    correlated = _correlate(both, kernel, scale_axes=1)
+    counts_off = np.rint(correlated[0]).astype(np.int64)
+    acceptance_off = correlated[1].astype(np.float32)
     return counts_off, acceptance_off
 
 
 def _assemble(dataset, counts_off, acceptance_off, attrs) -> xr.Dataset:
-    """The dataset with the off variables and the safe mask restricted to off acceptance."""
+    """The dataset with the off variables and the safe mask restricted to off acceptance.
+
+    ``counts_off`` and ``acceptance_off`` are Variables on the dims of ``counts``.
+    The result is built in one constructor call from the dataset's variables
+    (no alignment: every variable is on the dataset's own coordinates).
+    """
+    dims = dataset["counts"].dims
     has_off = acceptance_off > 0
-    mask = dataset["mask_safe"] & has_off if "mask_safe" in dataset else has_off
-    background = dataset["background"]
-    result = dataset.assign(
-        counts_off=counts_off.assign_attrs(units="").rename("counts_off"),
-        acceptance=background.astype(np.float32).assign_attrs(units="").rename("acceptance"),
-        acceptance_off=acceptance_off.assign_attrs(units="").rename("acceptance_off"),
-        mask_safe=mask.transpose(*dataset["counts"].dims).assign_attrs(units=""),
+    mask = has_off
+    if "mask_safe" in dataset:
+        mask = (dataset["mask_safe"].variable & has_off).transpose(*dims)
+    variables = {name: da.variable for name, da in dataset.data_vars.items()}
+    variables.update(
+        counts_off=counts_off,
+        acceptance=dataset["background"].variable.astype(np.float32),
+        acceptance_off=acceptance_off,
+        mask_safe=mask,
     )
-    result.attrs.update(attrs)
-    return result
+    for name in ("counts_off", "acceptance", "acceptance_off", "mask_safe"):
+        variables[name].attrs = {"units": ""}
+    coords = {name: c.variable for name, c in dataset.coords.items()}
+    return xr.Dataset(variables, coords=coords, attrs={**dataset.attrs, **attrs})
 
 
 def make_ring_background(
@@ -234,10 +252,25 @@ def make_ring_background(
     _check(dataset)
     kernel = ring_kernel(dataset, r_in=r_in, width=width)
     excluded = _exclusion_on(dataset, exclusion_mask)
+    order = dataset["counts"].dims
+    attrs = {"off_method": "ring", "ring_r_in": float(r_in), "ring_width": float(width)}
+    counts, background = dataset["counts"], dataset["background"].transpose(*order)
+    if not (_is_dask(counts.data) or _is_dask(background.data)):
+        # in memory: the sky dims last, one numpy call
+        sky_last = [d for d in order if d not in (LAT, LON)] + [LAT, LON]
+        counts_off, acceptance_off = _ring_kernel_apply(
+            counts.transpose(*sky_last).to_numpy().astype(np.float64),
+            background.transpose(*sky_last).to_numpy().astype(np.float64),
+            excluded.to_numpy(),
+            kernel=kernel,
+        )
+        off = xr.Variable(sky_last, counts_off).transpose(*order)
+        acceptance = xr.Variable(sky_last, acceptance_off).transpose(*order)
+        return _assemble(dataset, off, acceptance, attrs)
     counts_off, acceptance_off = xr.apply_ufunc(
         _ring_kernel_apply,
-        dataset["counts"].astype(np.float64),
-        dataset["background"].astype(np.float64),
+        counts.astype(np.float64),
+        background.astype(np.float64),
         excluded,
         input_core_dims=[[LAT, LON]] * 3,
         output_core_dims=[[LAT, LON]] * 2,
@@ -245,11 +278,16 @@ def make_ring_background(
         dask="parallelized",
         output_dtypes=[np.int64, np.float32],
     )
-    order = dataset["counts"].dims
-    attrs = {"off_method": "ring", "ring_r_in": float(r_in), "ring_width": float(width)}
     return _assemble(
-        dataset, counts_off.transpose(*order), acceptance_off.transpose(*order), attrs
+        dataset,
+        counts_off.transpose(*order).variable,
+        acceptance_off.transpose(*order).variable,
+        attrs,
     )
+
+
+def _is_dask(data) -> bool:
+    return type(data).__module__.startswith("dask")
 
 
 def _ring_sizes(
@@ -370,5 +408,8 @@ def make_adaptive_ring_background(
         "theta": float(theta),
     }
     return _assemble(
-        dataset, counts_off.transpose(*order), acceptance_off.transpose(*order), attrs
+        dataset,
+        counts_off.transpose(*order).variable,
+        acceptance_off.transpose(*order).variable,
+        attrs,
     )
