@@ -83,7 +83,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 HESS_CASES = ("hess-1", "hess-4", "hess-16", "hess-21", "hess-all")
-A3D_CASES = ("a3d-full", "a3d-maps")
+A3D_CASES = ("a3d-full", "a3d-maps", "a3d-irfmaps")
 CASES = HESS_CASES + A3D_CASES
 MODES = ("serial", "serial-nocache", "threads", "processes", "distributed")
 DEFAULT_MODES = ("serial", "serial-nocache", "threads")
@@ -95,6 +95,14 @@ FIELD_RADIUS = 2.5  # deg
 A3D_OBS_ID, A3D_N_OBS = 110380, 10
 A3D_SAFE_MASK = {"offset-max": {"offset_max": 4.0}}
 A3D_MAPS = ("counts", "exposure", "background", "mask_safe")
+A3D_IRFMAPS = ("counts", "exposure", "background", "psf_map", "edisp_map", "mask_safe")
+A3D_IRF_BINSZ = 0.2  # deg, MapDataset.create's default IRF-map pixel (BINSZ_IRF_DEFAULT)
+# The Gammapy case each a3d case is compared with (a3d-irfmaps makes what Gammapy's full does).
+A3D_GAMMAPY = {"a3d-full": "full", "a3d-maps": "maps", "a3d-irfmaps": "full"}
+# Where the stacked PSF and edisp maps are compared with Gammapy's: coarse-pixel centres
+# (galactic lon, lat, deg; the pointing is at (0.0, -1.3)) and true-energy bin indices.
+IRF_POSITIONS = ((0.1, -1.3), (2.1, 0.1), (-2.9, 0.9), (0.9, -3.5))
+IRF_ENERGY_INDICES = (0, 3, 6, 9)
 GAMMAPY_CASES = ("full", "maps", "full-parallel")  # those of bench_reduce_gammapy.py
 
 
@@ -181,6 +189,9 @@ def run_case(data: Path, case: str, mode: str, client=None) -> dict:
         options = {"safe_mask": A3D_SAFE_MASK, "background_integration": "edges"}
         if case == "a3d-maps":
             options["products"] = A3D_MAPS
+        elif case == "a3d-irfmaps":
+            options["products"] = A3D_IRFMAPS
+            options["irf_binsz"] = A3D_IRF_BINSZ
         plan = [([A3D_OBS_ID] * A3D_N_OBS, a3d_geometry(), options)]
     summaries = []
     for ids, geom, options in plan:
@@ -216,6 +227,99 @@ def summary(ds) -> dict:
     out["livetime_s"] = float(ds.livetime)
     out["n_obs"] = len(ds.attrs["obs_ids"])
     out["shape"] = {name: list(ds[name].shape) for name in ("counts", "exposure")}
+    if "psf_map" in ds and "edisp_map" in ds:
+        out["irf_samples"] = irf_samples(ds)
+    return out
+
+
+def irf_samples(ds) -> dict:
+    """The stacked PSF and edisp maps at :data:`IRF_POSITIONS` and :data:`IRF_ENERGY_INDICES`.
+
+    ``psf[position][energy]`` is the PSF over the rad bins (sr-1), ``edisp`` the
+    kernel row over the reco-energy bins; plus the axes (``rad_edges``, deg;
+    ``energy_true``, ``energy_edges``, TeV). bench_reduce_gammapy.py records the
+    same from Gammapy's stacked maps.
+    """
+    import numpy as np
+
+    psf, edisp = [], []
+    for lon, lat in IRF_POSITIONS:
+        at = {"irf_lon": lon, "irf_lat": lat}
+        p = ds.psf_map.sel(at, method="nearest").transpose("energy_true", "rad").values
+        k = ds.edisp_map.sel(at, method="nearest").transpose("energy_true", "energy").values
+        psf.append([p[i].astype(float).tolist() for i in IRF_ENERGY_INDICES])
+        edisp.append([k[i].astype(float).tolist() for i in IRF_ENERGY_INDICES])
+    rad_edges = np.append(ds.rad_lo.values, ds.rad_hi.values[-1])
+    energy_edges = np.append(ds.energy_lo.values, ds.energy_hi.values[-1])
+    return {
+        "positions": [list(p) for p in IRF_POSITIONS],
+        "energy_true": [float(ds.energy_true.values[i]) for i in IRF_ENERGY_INDICES],
+        "rad_edges": rad_edges.tolist(),
+        "energy_edges": energy_edges.tolist(),
+        "psf": psf,
+        "edisp": edisp,
+    }
+
+
+def irf_figures(samples: dict) -> dict:
+    """Containment radii and edisp bias of :func:`irf_samples` (gammaxr's or Gammapy's).
+
+    Per position and true energy: ``norm`` (integral of the PSF over the rad
+    axis), ``r68`` / ``r95`` (deg; radius containing 68 / 95 % of that
+    integral, linear between rad edges), ``edisp_sum`` (the kernel row's sum)
+    and ``bias`` (the row-weighted mean of ``ln(E_reco / E_true)`` at the
+    reco-bin log centres, as ``exp(mean) - 1``).
+    """
+    import numpy as np
+
+    rad = np.deg2rad(np.asarray(samples["rad_edges"]))
+    annulus = 2 * np.pi * (np.cos(rad[:-1]) - np.cos(rad[1:]))
+    e_edges = np.asarray(samples["energy_edges"])
+    e_reco = np.sqrt(e_edges[:-1] * e_edges[1:])
+    out: dict = {key: [] for key in ("norm", "r68", "r95", "edisp_sum", "bias")}
+    for psf_rows, edisp_rows in zip(samples["psf"], samples["edisp"], strict=True):
+        row_figures: dict = {key: [] for key in out}
+        for e_true, p, k in zip(samples["energy_true"], psf_rows, edisp_rows, strict=True):
+            cumulative = np.concatenate([[0.0], np.cumsum(np.asarray(p) * annulus)])
+            norm = float(cumulative[-1])
+            row_figures["norm"].append(norm)
+            for key, level in (("r68", 0.68), ("r95", 0.95)):
+                value = (
+                    float(np.interp(level * norm, cumulative, np.rad2deg(rad)))
+                    if norm > 0
+                    else float("nan")
+                )
+                row_figures[key].append(value)
+            k = np.asarray(k)
+            total = float(k.sum())
+            row_figures["edisp_sum"].append(total)
+            mean = float((k * np.log(e_reco / e_true)).sum() / total) if total > 0 else np.nan
+            row_figures["bias"].append(float(np.expm1(mean)))
+        for key in out:
+            out[key].append(row_figures[key])
+    return out
+
+
+def compare_irfs(ours: dict, theirs: dict) -> dict:
+    """gammaxr's stacked PSF / edisp maps against Gammapy's at the sample positions."""
+    import numpy as np
+
+    a, b = irf_figures(ours), irf_figures(theirs)
+    out: dict = {
+        "gammaxr": a,
+        "gammapy": b,
+        "positions": ours["positions"],
+        "energy_true": ours["energy_true"],
+    }
+    for key in ("r68", "r95", "norm", "edisp_sum"):
+        x, y = np.asarray(a[key]), np.asarray(b[key])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"max_relative_difference_{key}"] = float(np.nanmax(np.abs(x / y - 1)))
+    out["max_abs_difference_bias"] = float(
+        np.nanmax(np.abs(np.asarray(a["bias"]) - np.asarray(b["bias"])))
+    )
+    kernels = np.abs(np.asarray(ours["edisp"]) - np.asarray(theirs["edisp"]))
+    out["max_abs_difference_edisp_kernel"] = float(kernels.max())
     return out
 
 
@@ -470,6 +574,8 @@ def compare_sums(ours: dict, theirs: dict) -> dict:
             "max_relative_difference_per_energy": float(per_bin.max()),
         }
     out["counts_identical"] = bool(ours["counts"]["per_energy"] == theirs["counts"]["per_energy"])
+    if "irf_samples" in ours and "irf_samples" in theirs:
+        out["irfs"] = compare_irfs(ours["irf_samples"], theirs["irf_samples"])
     return out
 
 
@@ -559,7 +665,8 @@ def markdown(report: dict) -> str:
                     f"{wall / A3D_N_OBS * 1e3:.0f} ms | {memory_text(entry)} | "
                     f"{trace_text(entry)} |"
                 )
-            for name in (case[4:], f"{case[4:]}-parallel"):
+            base = A3D_GAMMAPY[case]
+            for name in (base, f"{base}-parallel"):
                 if name not in gammapy:
                     continue
                 runs = gammapy[name]["runs"]
@@ -570,7 +677,7 @@ def markdown(report: dict) -> str:
                 if children:
                     rss_text += f", workers {children:.0f} MiB each"
                 trace = gammapy[name].get("tracemalloc_peak_mib")
-                mode = "serial" if name == case[4:] else "DatasetsMaker n_jobs=2"
+                mode = "serial" if name == base else "DatasetsMaker n_jobs=2"
                 lines.append(
                     f"| {case} | Gammapy | {mode} | {wall:.2f} s | {cpu:.2f} s | "
                     f"{wall / A3D_N_OBS * 1e3:.0f} ms | {rss_text} | "
@@ -583,12 +690,15 @@ def markdown(report: dict) -> str:
         )
         lines += [
             "",
-            f"Gammapy 2.1 ran {when}. Gammapy's `full` makes PSF and edisp *maps* on its "
-            "0.2 deg IRF grid (40 x 50 positions) where gammaxr makes one PSF and one edisp at "
-            "the geometry centre, so `a3d-maps` (counts, exposure, background, safe mask) is "
-            "the like-for-like comparison. `DatasetsMaker(n_jobs=2)` reduces each observation "
-            "on a cut-out of 2 x offset_max = 8 deg around its pointing (its default), which "
-            "is less work than the serial loop.",
+            f"Gammapy 2.1 ran {when}. Gammapy's `full` (the public case: `MapDatasetMaker()`'s "
+            "default selection) makes PSF and edisp *maps* on its 0.2 deg IRF grid (40 x 50 "
+            "positions). `a3d-irfmaps` makes the same products in gammaxr (`psf_map`, "
+            "`edisp_map` on the same grid): the like-for-like comparison with `full`. "
+            "`a3d-full` is gammaxr's default (one PSF and one edisp at the geometry centre) "
+            "against the same Gammapy run; `a3d-maps` compares counts, exposure, background "
+            "and the safe mask only, in both tools. `DatasetsMaker(n_jobs=2)` reduces each "
+            "observation on a cut-out of 2 x offset_max = 8 deg around its pointing (its "
+            "default), which is less work than the serial loop.",
         ]
         ratios = report.get("ratios", {})
         if ratios:
@@ -623,6 +733,8 @@ def markdown(report: dict) -> str:
                     if name in c
                 ]
                 lines.append(f"- {case}: " + "; ".join(parts) + ".")
+                if "irfs" in c:
+                    lines += irf_lines(case, c["irfs"])
     if "profiles" in report:
         lines += ["", "## Profiles (cProfile; one observation, reading included; one stack)", ""]
         for label, prof in report["profiles"].items():
@@ -630,6 +742,44 @@ def markdown(report: dict) -> str:
             lines += [f"{label}: {prof['seconds']:.2f} s under cProfile. Top, cumulative:", "",
                       "```", *top, "```", ""]  # fmt: skip
     return "\n".join(lines).rstrip() + "\n"
+
+
+def irf_lines(case: str, irfs: dict) -> list[str]:
+    """The PSF / edisp map comparison with Gammapy, as markdown."""
+    energies = ", ".join(f"{e:.3g}" for e in irfs.get("energy_true", []))
+    lines = [
+        "",
+        f"  {case}: stacked `psf_map` / `edisp_map` vs Gammapy's stacked `PSFMap` / "
+        f"`EDispKernelMap` at coarse pixels (galactic lon, lat) and true energies "
+        f"{energies} TeV: PSF 68 % / 95 % containment radius (deg, of the PSF integral "
+        "within 0.66 deg), PSF integral over the rad axis, edisp bias "
+        "(row-weighted mean ln(E_reco/E_true), as exp - 1; 10 reco bins) and row sum.",
+        "",
+        "  | position | tool | r68 | r95 | PSF integral | edisp bias | edisp row sum |",
+        "  |---|---|---|---|---|---|---|",
+    ]
+    for i, position in enumerate(irfs.get("positions", [])):
+        for tool in ("gammaxr", "gammapy"):
+            f = irfs[tool]
+
+            def cells(key, fmt, f=f, i=i):
+                return " / ".join(format(v, fmt) for v in f[key][i])
+
+            lines.append(
+                f"  | ({position[0]}, {position[1]}) | {tool} | {cells('r68', '.3f')} | "
+                f"{cells('r95', '.3f')} | {cells('norm', '.3f')} | {cells('bias', '+.3f')} | "
+                f"{cells('edisp_sum', '.3f')} |"
+            )
+    lines += [
+        "",
+        "  Largest differences: r68 "
+        f"{irfs['max_relative_difference_r68']:.1e} (relative), r95 "
+        f"{irfs['max_relative_difference_r95']:.1e}, PSF integral "
+        f"{irfs['max_relative_difference_norm']:.1e}, edisp bias "
+        f"{irfs['max_abs_difference_bias']:.1e} (absolute), edisp kernel entries "
+        f"{irfs['max_abs_difference_edisp_kernel']:.1e} (absolute).",
+    ]
+    return lines
 
 
 def _repeats_text(report: dict) -> str:
@@ -676,7 +826,7 @@ def _fmt(value) -> str:
 def ratios_to_gammapy(cases: dict, gammapy: dict) -> tuple[dict, dict]:
     ratios, agreement = {}, {}
     for case in A3D_CASES:
-        name = case[4:]
+        name = A3D_GAMMAPY[case]
         if case not in cases or name not in gammapy:
             continue
         ours_serial = cases[case]["serial"]
@@ -769,7 +919,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"{runs[mode][-1]['cpu_seconds']:.2f} s CPU, "
                       f"{runs[mode][-1]['maxrss_mib']:.0f} MiB", flush=True)  # fmt: skip
             if args.gammapy_python and case in A3D_CASES:
-                for name in (case[4:], f"{case[4:]}-parallel"):
+                base = A3D_GAMMAPY[case]
+                for name in (base, f"{base}-parallel"):
                     if name in GAMMAPY_CASES:
                         run = gammapy_subprocess(args.gammapy_python, data, name, trace=False)
                         gammapy_runs.setdefault(name, []).append(run)

@@ -121,7 +121,43 @@ def summary(stacked) -> dict:
         out[name] = {"total": float(data.sum()), "per_energy": data.sum(axis=(1, 2)).tolist()}
     out["mask_safe_pixels"] = int(np.asarray(stacked.mask_safe.data).sum())
     out["livetime_s"] = float(stacked.gti.time_sum.to_value("s"))
+    if stacked.psf is not None and stacked.edisp is not None:
+        out["irf_samples"] = irf_samples(stacked)
     return out
+
+
+def irf_samples(stacked) -> dict:
+    """The stacked PSF map and edisp kernel map at bench_reduce.py's sample positions.
+
+    The same layout as ``bench_reduce.irf_samples`` (values at the nearest IRF-map
+    pixel, PSF in sr-1 over the rad bins, kernel rows over the reco-energy bins).
+    """
+    import numpy as np
+    from astropy.coordinates import SkyCoord
+    from bench_reduce import IRF_ENERGY_INDICES, IRF_POSITIONS
+
+    psf_map, edisp_map = stacked.psf.psf_map, stacked.edisp.edisp_map
+    rad, energy_true = psf_map.geom.axes["rad"], psf_map.geom.axes["energy_true"]
+    energy = edisp_map.geom.axes["energy"]
+    psf_data = psf_map.quantity.to_value("sr-1")  # (energy_true, rad, lat, lon)
+    kernel = np.asarray(edisp_map.data)  # (energy_true, energy, lat, lon)
+    assert psf_data.shape[:2] == (energy_true.nbin, rad.nbin), psf_data.shape
+    assert kernel.shape[:2] == (energy_true.nbin, energy.nbin), kernel.shape
+    psf, edisp = [], []
+    for lon, lat in IRF_POSITIONS:
+        position = SkyCoord(lon, lat, unit="deg", frame="galactic")
+        ix, iy = (int(np.squeeze(i)) for i in psf_map.geom.to_image().coord_to_idx(position))
+        jx, jy = (int(np.squeeze(i)) for i in edisp_map.geom.to_image().coord_to_idx(position))
+        psf.append([psf_data[i, :, iy, ix].astype(float).tolist() for i in IRF_ENERGY_INDICES])
+        edisp.append([kernel[i, :, jy, jx].astype(float).tolist() for i in IRF_ENERGY_INDICES])
+    return {
+        "positions": [list(p) for p in IRF_POSITIONS],
+        "energy_true": [float(energy_true.center[i].to_value("TeV")) for i in IRF_ENERGY_INDICES],
+        "rad_edges": rad.edges.to_value("deg").tolist(),
+        "energy_edges": energy.edges.to_value("TeV").tolist(),
+        "psf": psf,
+        "edisp": edisp,
+    }
 
 
 def one_run(data: Path, case: str, trace: bool) -> dict:

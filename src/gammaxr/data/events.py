@@ -171,13 +171,41 @@ def _wrap_longitude(lon: np.ndarray, centre: float) -> np.ndarray:
     return np.where(turns == 0, lon, lon - 360.0 * turns)
 
 
+#: Up to this many bin edges, :func:`_bin_index` counts the edges below each value
+#: (one comparison per edge) instead of searching.
+_FEW_EDGES = 24
+
+
 def _bin_index(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
     """Bin index of each value, -1 outside; bins are [lo, hi) except the last, [lo, hi]."""
+    if 2 <= bin_edges.size <= _FEW_EDGES and np.all(np.diff(bin_edges) > 0):
+        return _few_edges_bin_index(values, bin_edges)
     index = _regular_bin_index(values, bin_edges)
     if index is None:
         index = np.searchsorted(bin_edges, values, side="right") - 1
     index[values == bin_edges[-1]] = bin_edges.size - 2
     index[(values < bin_edges[0]) | (values > bin_edges[-1]) | ~np.isfinite(values)] = -1
+    return index
+
+
+def _few_edges_bin_index(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
+    """:func:`_bin_index` for a few increasing edges: the number of edges <= each value, - 1.
+
+    That count is ``searchsorted(bin_edges, values, "right")`` exactly, and on a
+    short axis one comparison per edge is several times faster than the search.
+    NaN counts no edge (-1); values at the last edge go to the last bin and values
+    above it (or +inf) to -1.
+    """
+    count = np.zeros(values.shape, dtype=np.int8)
+    for edge in bin_edges:
+        count += values >= edge
+    index = count.astype(np.intp)
+    index -= 1
+    n_bins = bin_edges.size - 1
+    top = np.flatnonzero(index == n_bins)
+    if top.size:
+        flat = index.reshape(-1)
+        flat[top] = np.where(values.reshape(-1)[top] == bin_edges[-1], n_bins - 1, -1)
     return index
 
 

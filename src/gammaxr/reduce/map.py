@@ -488,13 +488,36 @@ def make_psf(
         values = values.where(domain_mask(psf, rad=rad), 0.0)
     values = require_units(values, "sr-1", what="psf")
     annulus = xr.DataArray(2 * np.pi * -np.diff(np.cos(rad_edges)), dims=RAD)
-    norm = (values * annulus).sum(RAD)
-    normed = (values / norm.where(norm > 0)).fillna(0.0)
+    if isinstance(values.data, np.ndarray):
+        normed = values.copy(data=_normalise_numpy(values.data, values.dims.index(RAD), annulus))
+    else:
+        norm = (values * annulus).sum(RAD)
+        normed = (values / norm.where(norm > 0)).fillna(0.0)
     normed = normed.drop_vars([OFFSET], errors="ignore").transpose(ENERGY_TRUE, RAD, ...)
     result = _product(normed.astype(np.float32), "psf", "sr-1", geom)
     if isinstance(irf_offset, xr.DataArray):
         return result
     return result.assign_attrs(offset=irf_offset)
+
+
+def _normalise_numpy(values: np.ndarray, axis: int, annulus: xr.DataArray) -> np.ndarray:
+    """``values / sum(values * annulus)`` over ``axis``, zero where that sum is not positive.
+
+    The numpy operations xarray runs for :func:`make_psf`'s normalisation (a NaN-skipping
+    sum, the division, NaN to zero), on the same memory layout, so the same numbers,
+    without its copies and alignment of a large PSF map.
+    """
+    shape = [1] * values.ndim
+    shape[axis] = -1
+    weighted = values * np.asarray(annulus.values).reshape(shape)
+    nan = np.isnan(weighted)
+    if nan.any():
+        weighted[nan] = 0.0
+    norm = weighted.sum(axis=axis, keepdims=True)
+    del weighted, nan
+    normed = values / np.where(norm > 0, norm, np.nan)
+    normed[np.isnan(normed)] = 0.0
+    return normed
 
 
 def make_edisp(
@@ -534,6 +557,15 @@ def make_edisp(
     edisp = observation.edisp
     fast = _edisp_values(edisp, geom, irf_offset)
     if fast is not None:
+        if isinstance(irf_offset, xr.DataArray):
+            coords = _sky_coords(geom, (ENERGY_TRUE, ENERGY))
+            coords.update(
+                (str(key), coord.variable)
+                for key, coord in irf_offset.coords.items()
+                if key != OFFSET and set(coord.dims) <= set(irf_offset.dims)
+            )
+            dims = (ENERGY_TRUE, ENERGY, *irf_offset.dims)
+            return xr.DataArray(fast, dims=dims, coords=coords, name="edisp", attrs={"units": ""})
         result = _wrap(fast, (ENERGY_TRUE, ENERGY), "edisp", "", geom)
         return result.assign_attrs(offset=irf_offset)
     matrix = migration_matrix(
@@ -599,14 +631,28 @@ def _psf_table_values(
 def _edisp_values(
     edisp: xr.DataArray, geom: xr.Dataset | xr.DataArray, offset: float | xr.DataArray
 ) -> np.ndarray | None:
-    """:func:`make_edisp` at one offset with numpy: float32 ``(energy_true, energy)``.
+    """:func:`make_edisp` with numpy: float32 ``(energy_true, energy, *offset.dims)``.
 
     The operations of :func:`gammaxr.irf.migration_matrix` and of the row norm,
     in the same order (so the same numbers); None for the cases it does not cover.
+    ``offset`` is one offset or an in-memory DataArray of offsets in deg (e.g. on a
+    coarse sky grid), whose dims follow the energy dims.
     """
+    if isinstance(offset, xr.DataArray):
+        if (
+            not isinstance(offset.data, np.ndarray)
+            or set(offset.dims) & {ENERGY_TRUE, ENERGY, MIGRA, OFFSET}
+            or offset.attrs.get("units", "deg") != "deg"
+            or OFFSET not in edisp.coords
+            or edisp.coords[OFFSET].attrs.get("units", "deg") != "deg"
+        ):
+            return None
+        at = np.asarray(offset.values, dtype=float)
+    else:
+        at = np.asarray(float(offset))
+    pad = (1,) * at.ndim  # the offset dims come last
     if (
-        isinstance(offset, xr.DataArray)
-        or set(edisp.dims) != {ENERGY_TRUE, MIGRA, OFFSET}
+        set(edisp.dims) != {ENERGY_TRUE, MIGRA, OFFSET}
         or edisp.attrs.get("units", "") not in ("", None)
         or f"{MIGRA}_lo" not in edisp.coords
     ):
@@ -631,10 +677,11 @@ def _edisp_values(
     }
     bounds = []
     for e_bound in (e_lo, e_hi):
+        migra = (e_bound[:, np.newaxis] / energy_true[np.newaxis, :]).T
         points = {
-            ENERGY_TRUE: energy_true[:, np.newaxis],
-            MIGRA: (e_bound[:, np.newaxis] / energy_true[np.newaxis, :]).T,
-            OFFSET: np.asarray(float(offset)),
+            ENERGY_TRUE: energy_true.reshape(-1, 1, *pad),
+            MIGRA: migra.reshape(migra.shape + pad),
+            OFFSET: at.reshape((1, 1, *at.shape)) if at.ndim else at,
         }
         bounds.append(
             interpolate_array(
@@ -647,7 +694,10 @@ def _edisp_values(
     matrix = np.clip(bounds[1] - bounds[0], 0, None)
     row_dims = [dim for dim in edisp.dims if dim != MIGRA]
     row_norm = np.nansum(density, axis=axis)
-    norm_points = {ENERGY_TRUE: energy_true, OFFSET: np.asarray(float(offset))}
+    norm_points = {
+        ENERGY_TRUE: energy_true.reshape(-1, *pad),
+        OFFSET: at.reshape((1, *at.shape)) if at.ndim else at,
+    }
     norm = interpolate_array(
         row_norm,
         [norm_points[dim] for dim in row_dims],
