@@ -370,10 +370,19 @@ class _TiledCash:
         ny, nx = self.shape[-2:]
         rows = slice(a0 * TILE, min(a1 * TILE, ny))
         cols = slice(b0 * TILE, min(b1 * TILE, nx))
-        mu = np.maximum(npred[..., rows, cols], NPRED_FLOOR)
-        mu *= self.weights[..., rows, cols]
-        h, w = mu.shape[-2:]
-        pixels = mu.reshape(-1, h, w).sum(axis=0)
+        block = npred[..., rows, cols]
+        h, w = block.shape[-2:]
+        weights = self.weights[..., rows, cols]
+        if block.min(initial=np.inf) >= NPRED_FLOOR:
+            # nothing to floor: one pass over the prediction and the mask, no copy
+            flat = block.reshape(-1, h, w)
+            pixels = np.einsum(
+                "kij,kij->ij", flat, np.broadcast_to(weights, block.shape).reshape(-1, h, w)
+            )
+        else:
+            mu = np.maximum(block, NPRED_FLOOR)
+            mu *= weights
+            pixels = mu.reshape(-1, h, w).sum(axis=0)
         tiles = np.add.reduceat(pixels, np.arange(0, h, TILE), axis=0)
         self.linear[a0:a1, b0:b1] = np.add.reduceat(tiles, np.arange(0, w, TILE), axis=1)
         # the bins with counts: contiguous in the sorted arrays within a tile row
