@@ -10,6 +10,7 @@ import gammaxr as gx
 from gammaxr.exceptions import DimensionError, UnitError
 from gammaxr.models import (
     DiskSpatialModel,
+    ExpDecayTemporalModel,
     FoVBackgroundModel,
     GaussianSpatialModel,
     LinearTemporalModel,
@@ -592,7 +593,9 @@ def test_observations_with_the_same_exposure_and_psf_are_convolved_once():
     np.testing.assert_array_equal(unique, [0])
     evaluated = evaluator([model])
     assert evaluator._sources["g"].template.shape[0] == 1
-    np.testing.assert_array_equal(evaluated.values, npred(same, [model]).values)
+    # one migration matrix too: the first run's counts, scaled by the temporal factor
+    assert evaluator._one_response
+    np.testing.assert_allclose(evaluated.values, npred(same, [model]).values, rtol=1e-13)
     # every run different: nothing shared
     assert NpredEvaluator(concat_observations(obs[:2]))._ctx.shared_batches() is None
 
@@ -971,3 +974,19 @@ def test_evaluator_recovers_after_an_overflowing_model():
         changed = models.with_parameters(**{"a.spectral.index": index})
         expected = npred(ds, changed).values
         np.testing.assert_allclose(evaluator.evaluate(changed), expected, rtol=1e-12)
+
+
+def test_runs_differing_by_a_temporal_factor_fold_once():
+    # two runs alike but for their time: an exponential decay scales the second run
+    obs = [observation(k, exposure=1e5, sigma=0.1, tstart=t) for k, t in ((1, 1e8), (2, 1.0004e8))]
+    joint = concat_observations([obs[0], obs[1].assign(edisp=obs[0].edisp)])
+    temporal = ExpDecayTemporalModel(t0=0.5, t_ref=51910.0 + 1e8 / 86400.0)  # t0 in days
+    model = SkyModel(gauss().spectral, gauss().spatial, temporal, name="g")
+    evaluator = NpredEvaluator(joint)
+    evaluated = evaluator([model]).values
+    assert evaluator._one_response
+    for i, single in enumerate(obs):
+        expected = npred(single.assign(edisp=obs[0].edisp), [model]).values
+        np.testing.assert_allclose(evaluated[i], expected, rtol=1e-12, atol=1e-14 * expected.max())
+    source = evaluated - joint.background.transpose("obs_id", ...).values
+    assert 0.3 < source[1].sum() / source[0].sum() < 0.5  # the decay: exp(-0.93) = 0.40

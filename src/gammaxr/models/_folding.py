@@ -661,6 +661,16 @@ def redistribute(
     return out.reshape(out.shape[0], ctx.n_reco, h, w)
 
 
+def redistribute_one(ctx: FoldingContext, true: np.ndarray, flux: np.ndarray) -> np.ndarray:
+    """:func:`redistribute` of one observation's ``true * flux`` (``(T, h, w)``, ``(T,)``).
+
+    Uses the first observation's migration matrix: ``(E, h, w)``.
+    """
+    n_true, h, w = true.shape
+    matrix = ctx.edisp_t[0] * flux[None, :]
+    return (matrix @ true.reshape(n_true, h * w)).reshape(ctx.n_reco, h, w)
+
+
 def source_boxes(
     ctx: FoldingContext, spatial: SpatialModel | None, *, cutout: bool = True
 ) -> tuple[Box, Box] | None:

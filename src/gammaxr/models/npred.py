@@ -114,6 +114,7 @@ from gammaxr.models._folding import (
     FoldingError,
     fold_sources,
     redistribute,
+    redistribute_one,
     source_boxes,
 )
 from gammaxr.models._psf_kernel import fft_cost
@@ -591,6 +592,8 @@ class NpredEvaluator:
         self._unchecked: set[Region] = set()  # ...once these regions are checked
         self._background_nonnegative: bool | None = None
         self._background_sign_free: bool | None = None
+        # whether every observation has the same migration matrix (found once)
+        self._one_response: bool | None = None
         # pixel regions where the total may differ from that of the last rebuild
         self._touched: set[Region] = set()
         self._version = 0
@@ -854,7 +857,7 @@ class NpredEvaluator:
                 entry.counts_range = (min(low, high), max(low, high))
                 return entry
         entry.flux = flux
-        entry.counts = redistribute(ctx, entry.template, flux)
+        entry.counts = self._redistribute(entry.template, flux)
         low, high = (
             float(np.min(entry.counts, initial=0.0)),
             float(np.max(entry.counts, initial=0.0)),
@@ -870,6 +873,45 @@ class NpredEvaluator:
             return _SourceCache(spatial, None)
         support, box = boxes
         return _SourceCache(spatial, box, template=self._template(spatial, support, box))
+
+    def _redistribute(self, template: np.ndarray, flux: np.ndarray) -> np.ndarray:
+        """:func:`redistribute` of ``template * flux``, once for observations that share it.
+
+        When every observation has the same template (exposure and PSF, see
+        :meth:`FoldingContext.shared_batches`) and energy dispersion, and the
+        fluxes differ by a factor per observation only (a temporal model), the
+        first observation's counts scaled by those factors are the others'
+        (to rounding): one matrix product instead of one per observation.
+        """
+        ctx = self._ctx
+        scales = self._shared_scales(template, flux)
+        if scales is None:
+            return redistribute(ctx, template, flux)
+        first = redistribute_one(ctx, template[0], flux[0])
+        return scales[:, None, None, None] * first[None]
+
+    def _shared_scales(self, template: np.ndarray, flux: np.ndarray) -> np.ndarray | None:
+        """Per-observation factors ``c`` with ``flux[b] = c[b] flux[0]``, if folding can share."""
+        if flux.shape[0] < 2:
+            return None
+        if template.shape[0] > 1:
+            shared = self._ctx.shared_batches()
+            if shared is None or len(shared[0]) != 1:
+                return None
+        if self._one_response is None:  # the same migration matrix for every observation
+            edisp = self._ctx.edisp_t
+            self._one_response = bool(edisp.shape[0] == 1 or np.all(edisp == edisp[:1]))
+        if not self._one_response:
+            return None
+        reference = flux[0]
+        k = int(np.argmax(np.abs(reference)))
+        if reference[k] == 0 or not np.all(np.isfinite(flux)):
+            return None
+        scales = flux[:, k] / reference[k]
+        expected = scales[:, None] * reference[None, :]
+        if not np.all(np.abs(flux - expected) <= PROPORTIONAL_RTOL * np.abs(expected)):
+            return None
+        return scales
 
     def _template(self, spatial: SpatialModel | None, support: Box, box: Box) -> np.ndarray:
         """Exposure times spatial fraction, PSF-convolved: ``(B, T, h, w)`` on ``box``."""
